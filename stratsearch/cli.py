@@ -1,0 +1,108 @@
+"""The `stratsearch` command line. Bad input → a plain message and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .errors import StratsearchError
+
+console = Console(stderr=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from .artifacts import save_run
+    from .config import load_run_config
+    from .data import load_dataset
+    from .model import quiet_transformers, resolve_model_path
+    from .trainer import EpochMetrics, pick_device, train
+
+    run = load_run_config(args.config)
+    if run.unused_sections:
+        console.print(f"[dim]note: {', '.join(run.unused_sections)} are read by `stratsearch run`, not by train[/]")
+    model_path = resolve_model_path(run.model, run.base_dir)
+    quiet_transformers()
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    data = load_dataset(run.data, run.task, tokenizer)
+    device = pick_device(args.device)
+    console.print(
+        f"[bold]{run.name}[/]: {run.task} on {len(data.train)} train / {len(data.validation)} validation"
+        f"{f' / {len(data.test)} test' if data.test else ''} examples, model {run.model}, device {device}"
+    )
+
+    metric_names = None
+    table = Table(title=f"{run.name} — objective {run.objective.metric} ({run.objective.mode})")
+
+    def report(m: EpochMetrics) -> None:
+        nonlocal metric_names
+        if metric_names is None:
+            metric_names = list(m.validation)
+            for col in ["epoch", "train loss", *metric_names, "seconds"]:
+                table.add_column(col, justify="right")
+        marker = " *" if m.is_best else ""
+        values = [f"{m.validation[k]:.4f}" for k in metric_names]
+        table.add_row(f"{m.epoch}{marker}", f"{m.train_loss:.4f}", *values, f"{m.seconds:.1f}")
+        progress.console.print(
+            f"epoch {m.epoch}: loss {m.train_loss:.4f} "
+            + " ".join(f"{k} {v:.4f}" for k, v in m.validation.items())
+            + f" ({m.seconds:.1f}s){marker}"
+        )
+
+    columns = [TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task_id = progress.add_task("train", total=None)
+        result = train(
+            model_path,
+            data,
+            run.trial,
+            run.objective,
+            report=report,
+            progress=lambda step, total: progress.update(task_id, completed=step, total=total),
+            device=device,
+        )
+    console.print(table)
+    best = result.best
+    line = f"best epoch {best.epoch}: validation {run.objective.metric} {best.validation[run.objective.metric]:.4f}"
+    if result.test_metrics:
+        line += f"; test {run.objective.metric} {result.test_metrics[run.objective.metric]:.4f}"
+    console.print(line + f"; {result.trainable_parameters:,} trainable parameters")
+    if args.out:
+        save_run(Path(args.out), run, model_path, data.label_names, result)
+        console.print(f"saved model and predictions to {args.out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="stratsearch", description="Search fine-tuning strategies for a transformer.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one fixed strategy and print per-epoch metrics")
+    t.add_argument("config", help="YAML config with fixed values (the keys of a search space)")
+    t.add_argument("--out", help="directory to save the model (save_pretrained + head) and predictions")
+    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    t.set_defaults(fn=cmd_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except StratsearchError as err:
+        # Messages quote user values such as ['a', 'b']: print them as plain text, not rich markup.
+        console.print(Text("error: ", style="red") + Text(str(err)), highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The fixed-value config that one training run takes (`stratsearch train CONFIG.yaml`).
+
+It uses the keys of a search space (see ../shared/docs/product.md) with one value each. This
+module knows nothing of torch: it turns YAML into plain validated dataclasses, and collects
+every problem of a file (file, key path, expected vs found) before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, Problem, did_you_mean
+from .strategies import CHOICE_KINDS, Chosen, HeadConfig
+from .strategies.losses import REGRESSION_LOSSES
+
+TASKS = ("classification", "regression", "token-classification")
+METRICS = {
+    "classification": {"accuracy": "max", "macro_f1": "max"},
+    "regression": {"rmse": "min", "pearson": "max", "spearman": "max"},
+    "token-classification": {"f1": "max", "precision": "max", "recall": "max", "accuracy": "max"},
+}
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "token-classification": "cross_entropy"}
+# Sections a sweep reads; `train` accepts them so that a fully fixed space.yaml trains as is.
+RUN_ONLY_SECTIONS = ("budget", "resources", "search", "ensemble")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(Strict):
+    train: Path
+    validation: Path
+    test: Path | None = None
+    text: str = "text"
+    label: str = "label"
+    tokens: str = "tokens"
+    tags: str = "tags"
+    max_length: int = Field(128, ge=8, le=8192)
+    max_train_rows: int | None = Field(None, ge=1, description="use only the first N training rows")
+
+
+class Objective(Strict):
+    metric: str | None = None
+    mode: Literal["max", "min"] | None = None
+
+
+class Scalars(Strict):
+    """The space's plain-valued dimensions, with their defaults."""
+
+    seed: int = 0
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    freeze_depth: int = Field(0, ge=0)
+    layer_decay: float = Field(1.0, gt=0.0, le=1.0)
+    gradual_unfreezing: bool = False
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 turns clipping off")
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One fully resolved fine-tuning strategy: what the trainer runs."""
+
+    scalars: Scalars
+    head: HeadConfig
+    scope: Chosen
+    optimizer: Chosen
+    schedule: Chosen
+    penalty: Chosen
+    loss: Chosen
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.scalars.model_dump()
+        out["head"] = self.head.model_dump()
+        for kind in CHOICE_KINDS:
+            chosen: Chosen = getattr(self, kind)
+            out[kind] = {chosen.name: chosen.params.model_dump(by_alias=True)}
+        return out
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    model: str
+    task: str
+    data: DataSpec
+    objective: Objective
+    trial: TrialConfig
+    base_dir: Path
+    unused_sections: tuple[str, ...] = field(default=())
+
+
+class Problems:
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(Problem(where, message))
+
+    def check_keys(self, raw: dict, allowed: list[str], path: str) -> None:
+        for key in raw:
+            if key not in allowed:
+                self.add(f"{path}{key}", f"unknown key{did_you_mean(str(key), allowed)}; expected one of {allowed}")
+
+    def validate(self, model: type[BaseModel], raw: Any, path: str) -> Any:
+        try:
+            return model.model_validate(raw)
+        except ValidationError as err:
+            for e in err.errors():
+                where = ".".join([path, *map(str, e["loc"])]).strip(".")
+                found = f", found {e['input']!r}" if e["type"] != "missing" else ""
+                self.add(where, f"{e['msg'].lower()}{found}")
+            return None
+
+
+def parse_choice(value: Any, kind: str, problems: Problems) -> Chosen | None:
+    """`name` or `{name: {params}}` → the registry entry's validated parameters."""
+    registry = CHOICE_KINDS[kind]
+    path = f"space.{kind}"
+    if isinstance(value, str):
+        name, params = value, {}
+    elif isinstance(value, dict) and len(value) == 1:
+        name, params = next(iter(value.items()))
+        params = {} if params is None else params
+    else:
+        problems.add(path, f"expected a {kind} name or {{name: {{parameters}}}} with one name, found {value!r}")
+        return None
+    if name not in registry:
+        hint = did_you_mean(str(name), registry.names())
+        problems.add(path, f"unknown {kind} '{name}'{hint}; expected one of {registry.names()}")
+        return None
+    if not isinstance(params, dict):
+        problems.add(f"{path}.{name}", f"expected a mapping of parameters, found {params!r}")
+        return None
+    validated = problems.validate(registry[name].config, params, f"{path}.{name}")
+    return None if validated is None else Chosen(name, validated)
+
+
+def parse_trial(space: Any, task: str, problems: Problems) -> TrialConfig | None:
+    if not isinstance(space, dict):
+        problems.add("space", f"expected a mapping of dimensions, found {space!r}")
+        return None
+    scalar_keys = list(Scalars.model_fields)
+    problems.check_keys(space, [*scalar_keys, "head", *CHOICE_KINDS], "space.")
+    defaults = {
+        "scope": "full",
+        "optimizer": "adamw",
+        "schedule": "linear",
+        "penalty": "none",
+        "loss": DEFAULT_LOSS[task],
+    }
+    chosen = {kind: parse_choice(space.get(kind, defaults[kind]), kind, problems) for kind in CHOICE_KINDS}
+    loss = chosen["loss"]
+    if loss is not None and (loss.name in REGRESSION_LOSSES) != (task == "regression"):
+        problems.add("space.loss", f"loss '{loss.name}' does not fit task '{task}'")
+    scalars = problems.validate(Scalars, {k: v for k, v in space.items() if k in scalar_keys}, "space")
+    head = problems.validate(HeadConfig, space.get("head") or {}, "space.head")
+    if scalars is None or head is None or None in chosen.values():
+        return None
+    return TrialConfig(scalars=scalars, head=head, **chosen)
+
+
+def resolve_paths(data: DataSpec, base: Path) -> DataSpec:
+    def under_base(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else base / p
+
+    updates = {k: under_base(getattr(data, k)) for k in ("train", "validation", "test")}
+    return data.model_copy(update={k: v for k, v in updates.items() if v is not None})
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate a fixed-value config; raise ConfigError listing every problem."""
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise ConfigError(file, [Problem("file", "not found")])
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(file, [Problem("yaml", str(err).replace("\n", " "))]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(file, [Problem("top level", f"expected a mapping of sections, found {raw!r}")])
+
+    problems = Problems()
+    sections = ["name", "model", "task", "data", "objective", "space", *RUN_ONLY_SECTIONS]
+    problems.check_keys(raw, sections, "")
+    for key in ("model", "task", "data"):
+        if key not in raw:
+            problems.add(key, "missing; this section is required")
+    task = raw.get("task", "classification")
+    if task not in TASKS:
+        problems.add("task", f"expected one of {list(TASKS)}, found {task!r}")
+        task = "classification"
+    model = raw.get("model", "")
+    if not isinstance(model, str):
+        problems.add("model", f"expected 'minilm-l6' or a model directory path, found {model!r}")
+    data = problems.validate(DataSpec, raw.get("data") or {}, "data")
+    objective = problems.validate(Objective, raw.get("objective") or {}, "objective")
+    if objective is not None:
+        metrics = METRICS[task]
+        metric = objective.metric or next(iter(metrics))
+        if metric not in metrics:
+            problems.add("objective.metric", f"expected one of {list(metrics)} for task '{task}', found {metric!r}")
+        else:
+            objective = Objective(metric=metric, mode=objective.mode or metrics[metric])
+    trial = parse_trial(raw.get("space") or {}, task, problems)
+    if problems.items:
+        raise ConfigError(file, problems.items)
+    base = path.resolve().parent
+    return RunConfig(
+        name=str(raw.get("name") or path.stem),
+        model=model,
+        task=task,
+        data=resolve_paths(data, base),
+        objective=objective,
+        trial=trial,
+        base_dir=base,
+        unused_sections=tuple(s for s in RUN_ONLY_SECTIONS if s in raw),
+    )
