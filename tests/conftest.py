@@ -1,0 +1,118 @@
+"""Shared fixtures: a tiny random BERT saved as a real Hugging Face directory, and small datasets.
+
+The tiny model goes through exactly the loading path the bundled model does (AutoConfig,
+AutoModel, AutoTokenizer from a local folder), so tests exercise the real code, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+import stratsearch  # noqa: F401 - sets HF_HUB_OFFLINE before any Hugging Face import
+
+WORDS = ["good", "great", "fine", "bad", "awful", "poor", "the", "movie", "film", "plot", "was", "is", "very"]
+POSITIVE, NEGATIVE = WORDS[:3], WORDS[3:6]
+FILLER = WORDS[6:]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from stratsearch.model import quiet_transformers
+
+    quiet_transformers()
+    out = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "b", "##is", "per", "##son"]
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(out)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(out)
+    return out
+
+
+def sentiment_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.choice(["pos", "neg"])
+        words = [rng.choice(FILLER) for _ in range(rng.randint(1, 6))]
+        words.insert(rng.randint(0, len(words)), rng.choice(POSITIVE if label == "pos" else NEGATIVE))
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+def regression_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        k = rng.randint(0, 4)
+        words = ["good"] * k + [rng.choice(FILLER) for _ in range(rng.randint(1, 4))]
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": float(k) - 2.0})
+    return rows
+
+
+def ner_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        tokens, tags = [], []
+        for _ in range(rng.randint(2, 7)):
+            if rng.random() < 0.3:
+                tokens += ["person", "bis"]
+                tags += ["B-person", "I-person"]
+            else:
+                tokens.append(rng.choice(FILLER))
+                tags.append("O")
+        rows.append({"tokens": tokens, "tags": tags})
+    return rows
+
+
+ROWS = {"classification": sentiment_rows, "regression": regression_rows, "token-classification": ner_rows}
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, tiny_model_dir: Path):
+    """Write a train config (and its data) for a task; `space` entries override the defaults."""
+
+    def make(task: str = "classification", space: dict | None = None, n_train: int = 64, **top) -> Path:
+        rows = ROWS[task]
+        data = {
+            "train": str(write_jsonl(tmp_path / "train.jsonl", rows(n_train, 1))),
+            "validation": str(write_jsonl(tmp_path / "validation.jsonl", rows(32, 2))),
+            "test": str(write_jsonl(tmp_path / "test.jsonl", rows(32, 3))),
+            "max_length": 16,
+        }
+        config = {
+            "model": str(tiny_model_dir),
+            "task": task,
+            "data": data,
+            "space": {"epochs": 2, "batch_size": 8, "optimizer": {"adamw": {"lr": 1e-3}}, **(space or {})},
+            **top,
+        }
+        path = tmp_path / "config.yaml"
+        import yaml
+
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return make

@@ -1,0 +1,97 @@
+"""`stratsearch train` as a user runs it: per-epoch output, saved artifacts, exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from stratsearch.cli import main
+
+
+def test_train_prints_epochs_and_saves(make_config, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    path = make_config(space={"epochs": 2, "scope": {"lora": {"r": 2}}})
+    assert main(["train", str(path), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "epoch 1:" in err and "epoch 2:" in err and "best epoch" in err
+    summary = json.loads((out / "stratsearch.json").read_text())
+    assert summary["labels"] == ["neg", "pos"]
+    assert summary["config"]["scope"] == {
+        "lora": {"r": 2, "alpha": 16.0, "dropout": 0.0, "target_modules": ["query", "value"]}
+    }
+    assert len(summary["history"]) == 2
+    assert (out / "model" / "config.json").is_file() and (out / "head.safetensors").is_file()
+    # LoRA is merged into plain weights: the saved encoder has no adapter tensors.
+    from safetensors import safe_open
+
+    with safe_open(out / "model" / "model.safetensors", "pt") as f:
+        assert not [k for k in f.keys() if "lora" in k]  # noqa: SIM118 - safe_open has no __iter__
+    probs = np.load(out / "predictions" / "validation.npz")["values"]
+    assert probs.shape == (32, 2)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "stratsearch", *args], capture_output=True, text=True, env=env)
+
+
+def test_bad_config_lists_every_problem_exit_2(make_config, tmp_path: Path) -> None:
+    path = make_config()
+    config = yaml.safe_load(path.read_text())
+    config["space"].update({"optimiser": "adamw", "schedule": "cosin", "dropout": 1.5})
+    config["space"]["optimizer"] = {"adamw": {"lr": -1}}
+    config["objective"] = {"metric": "rmse"}
+    path.write_text(yaml.safe_dump(config))
+    proc = run_cli("train", str(path))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    for expected in [
+        "space.optimiser: unknown key (did you mean 'optimizer'?)",
+        "space.schedule: unknown schedule 'cosin' (did you mean 'cosine'?)",
+        "space.optimizer.adamw.lr: input should be greater than 0, found -1",
+        "space.dropout: input should be less than 1, found 1.5",
+        "objective.metric: expected one of ['accuracy', 'macro_f1'] for task 'classification', found 'rmse'",
+    ]:
+        assert expected in proc.stderr, proc.stderr
+    assert str(path) in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"space": {"freeze_depth": 9}}, "space.freeze_depth: 9 exceeds the model's 3 layers"),
+        ({"model": "/nonexistent/model"}, "expected 'minilm-l6' or a local Hugging Face model directory"),
+        ({"data": {"train": "missing.jsonl"}}, "missing.jsonl: file not found"),
+        ({"space": {"loss": "mse"}}, "space.loss: loss 'mse' does not fit task 'classification'"),
+        (
+            {"space": {"loss": {"focal": {"alpha": 0.3}}}, "task": "token-classification"},
+            "space.loss.focal.alpha: needs exactly two classes",
+        ),
+    ],
+)
+def test_bad_input_exit_2(make_config, change: dict, message: str, capsys) -> None:
+    task = change.get("task", "classification")
+    path = make_config(task)
+    config = yaml.safe_load(path.read_text())
+    for section, value in change.items():
+        config[section] = {**config[section], **value} if isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_diverging_training_exits_2_without_traceback(make_config) -> None:
+    path = make_config(
+        "regression", {"optimizer": {"sgd": {"lr": 1.0e12, "momentum": 0.0}}, "grad_clip": 0.0, "schedule": "constant"}
+    )
+    proc = run_cli("train", str(path))
+    assert proc.returncode == 2
+    assert "training diverged" in proc.stderr and "Traceback" not in proc.stderr
