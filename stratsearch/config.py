@@ -112,8 +112,14 @@ class Problems:
                 self.add(f"{path}{key}", f"unknown key{did_you_mean(str(key), allowed)}; expected one of {allowed}")
 
     def validate(self, model: type[BaseModel], raw: Any, path: str) -> Any:
+        """Validate against a pydantic model, recording each error under its key path."""
+        if not isinstance(raw, dict):
+            self.add(path, f"expected a mapping, found {raw!r}")
+            return None
+        known = [f.alias or name for name, f in model.model_fields.items()]
+        self.check_keys(raw, known, f"{path}." if path else "")
         try:
-            return model.model_validate(raw)
+            return model.model_validate({k: v for k, v in raw.items() if k in known})
         except ValidationError as err:
             for e in err.errors():
                 where = ".".join([path, *map(str, e["loc"])]).strip(".")

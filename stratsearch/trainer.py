@@ -58,9 +58,14 @@ class TrainResult:
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The requested device, or CUDA when there is one, else the CPU."""
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested not in ("cpu", "cuda") and not requested.startswith("cuda:"):
+        raise StratsearchError(f"--device: expected cpu, cuda or cuda:N, found '{requested}'")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise StratsearchError(f"--device {requested}: no CUDA device is available on this machine")
+    return torch.device(requested)
 
 
 def autocast_for(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:

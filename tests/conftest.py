@@ -24,29 +24,39 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+def save_tiny_encoder(out: Path, family: str = "bert") -> Path:
+    """A tiny random encoder of a family (hidden 16, 3 layers) plus a real WordPiece tokenizer."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertModel,
+        BertTokenizerFast,
+        DistilBertConfig,
+        DistilBertModel,
+        RobertaConfig,
+        RobertaModel,
+    )
 
     from stratsearch.model import quiet_transformers
 
     quiet_transformers()
-    out = tmp_path_factory.mktemp("tiny-bert")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "b", "##is", "per", "##son"]
     BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(out)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    import torch
-
     torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(out)
+    size = {"vocab_size": len(vocab), "max_position_embeddings": 64, "pad_token_id": 0}
+    if family == "distilbert":
+        config = DistilBertConfig(dim=16, n_layers=3, n_heads=2, hidden_dim=32, **size)
+        DistilBertModel(config).save_pretrained(out)
+    else:
+        config_cls, model_cls = (BertConfig, BertModel) if family == "bert" else (RobertaConfig, RobertaModel)
+        config = config_cls(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32, **size)
+        model_cls(config, add_pooling_layer=False).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def sentiment_rows(n: int, seed: int) -> list[dict]:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from stratsearch.cli import main
+from tests.conftest import ROWS
 
 
 def test_train_prints_epochs_and_saves(make_config, tmp_path: Path, capsys) -> None:
@@ -23,9 +24,7 @@ def test_train_prints_epochs_and_saves(make_config, tmp_path: Path, capsys) -> N
     assert "epoch 1:" in err and "epoch 2:" in err and "best epoch" in err
     summary = json.loads((out / "stratsearch.json").read_text())
     assert summary["labels"] == ["neg", "pos"]
-    assert summary["config"]["scope"] == {
-        "lora": {"r": 2, "alpha": 16.0, "dropout": 0.0, "target_modules": ["query", "value"]}
-    }
+    assert summary["config"]["scope"] == {"lora": {"r": 2, "alpha": 16.0, "dropout": 0.0, "target_modules": None}}
     assert len(summary["history"]) == 2
     assert (out / "model" / "config.json").is_file() and (out / "head.safetensors").is_file()
     # LoRA is merged into plain weights: the saved encoder has no adapter tensors.
@@ -71,6 +70,13 @@ def test_bad_config_lists_every_problem_exit_2(make_config, tmp_path: Path) -> N
         ({"model": "/nonexistent/model"}, "expected 'minilm-l6' or a local Hugging Face model directory"),
         ({"data": {"train": "missing.jsonl"}}, "missing.jsonl: file not found"),
         ({"space": {"loss": "mse"}}, "space.loss: loss 'mse' does not fit task 'classification'"),
+        ({"data": {"max_lenght": 32}}, "data.max_lenght: unknown key (did you mean 'max_length'?)"),
+        ({"space": {"head": {"hiden": 8}}}, "space.head.hiden: unknown key (did you mean 'hidden'?)"),
+        (
+            {"space": {"optimizer": {"sgd": {"nesterov": True, "momentum": 0.0}}}},
+            "space.optimizer.sgd: value error, nesterov needs momentum > 0",
+        ),
+        ({"task": "clasification"}, "task: expected one of ['classification', 'regression', 'token-classification']"),
         (
             {"space": {"loss": {"focal": {"alpha": 0.3}}}, "task": "token-classification"},
             "space.loss.focal.alpha: needs exactly two classes",
@@ -79,13 +85,22 @@ def test_bad_config_lists_every_problem_exit_2(make_config, tmp_path: Path) -> N
 )
 def test_bad_input_exit_2(make_config, change: dict, message: str, capsys) -> None:
     task = change.get("task", "classification")
-    path = make_config(task)
+    path = make_config(task if task in ROWS else "classification")
     config = yaml.safe_load(path.read_text())
     for section, value in change.items():
         config[section] = {**config[section], **value} if isinstance(value, dict) else value
     path.write_text(yaml.safe_dump(config))
     assert main(["train", str(path)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_unavailable_device_exit_2(make_config, capsys) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["train", str(make_config()), "--device", "cuda"]) == 2
+    assert "--device cuda: no CUDA device is available" in capsys.readouterr().err
 
 
 def test_diverging_training_exits_2_without_traceback(make_config) -> None:

@@ -15,7 +15,7 @@ from stratsearch.single_run import Prepared, prepare
 from stratsearch.strategies import CHOICE_KINDS, POOLINGS
 from stratsearch.strategies.losses import REGRESSION_LOSSES
 from stratsearch.trainer import build_model, train
-from tests.conftest import ROWS, write_jsonl
+from tests.conftest import ROWS, save_tiny_encoder, write_jsonl
 
 ENTRIES = [(kind, entry.name) for kind, registry in CHOICE_KINDS.items() for entry in registry]
 ENTRIES += [("pooling", entry.name) for entry in POOLINGS]
@@ -122,3 +122,20 @@ def test_report_callback_gets_every_epoch(prepared_by_task: dict[str, Prepared])
     trial = trial_from_space({"epochs": 3, "batch_size": 8}, "classification")
     train(prepared.model_path, prepared.data, trial, Objective(metric="accuracy", mode="max"), report=report)
     assert seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
+def test_other_encoder_families(family: str, tmp_path: Path, make_config) -> None:
+    """RoBERTa and DistilBERT directories load, freeze by depth, take LoRA and train."""
+    model_dir = save_tiny_encoder(tmp_path / family, family)
+    config = yaml.safe_load(make_config().read_text())
+    config["model"] = str(model_dir)
+    path = tmp_path / "family.yaml"
+    path.write_text(yaml.safe_dump(config))
+    prepared = prepare(path)
+    got, model = trainable_after_build(prepared, {"freeze_depth": 2, "dropout": 0.0})
+    top = encoder_layers(model.backbone)[2]
+    assert got == count(top.parameters()) + count(model.head.parameters())
+    lora_count, _ = trainable_after_build(prepared, {"scope": {"lora": {"r": 2}}})
+    assert lora_count == 3 * 2 * 2 * (16 + 16) + count(model.head.parameters())  # peft's default q/v targets
+    assert run_once(prepared, {"scope": {"lora": {"r": 2}}, "epochs": 1})

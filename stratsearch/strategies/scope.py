@@ -14,17 +14,22 @@ from collections.abc import Callable
 from pydantic import Field
 from torch import nn
 
+from ..errors import StratsearchError
 from .registry import Registry, StrategyConfig
 
 ScopeFn = Callable[[nn.Module, StrategyConfig], nn.Module]
 SCOPES: Registry[ScopeFn] = Registry("scope")
+# peft knows default LoRA targets for BERT, RoBERTa, ELECTRA, DeBERTa…; not for DistilBERT.
+EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 
 
 class LoraConfig(StrategyConfig):
     r: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(default_factory=lambda: ["query", "value"], min_length=1)
+    target_modules: list[str] | None = Field(
+        None, min_length=1, description="module names to adapt; default: peft's choice for the model family"
+    )
 
 
 @SCOPES.register("full")
@@ -47,11 +52,14 @@ def lora(backbone: nn.Module, cfg: LoraConfig) -> nn.Module:
     from peft import LoraConfig as PeftLoraConfig
     from peft import inject_adapter_in_model
 
-    peft_cfg = PeftLoraConfig(
-        r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=list(cfg.target_modules)
-    )
-    # inject_adapter_in_model marks only the adapters trainable and keeps the model's own class.
-    return inject_adapter_in_model(peft_cfg, backbone)
+    targets = cfg.target_modules or EXTRA_LORA_TARGETS.get(backbone.config.model_type)
+    peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets)
+    try:
+        # inject_adapter_in_model marks only the adapters trainable and keeps the model's own class;
+        # with no target_modules, peft picks its default for the model type (query/value for BERT).
+        return inject_adapter_in_model(peft_cfg, backbone)
+    except ValueError as err:
+        raise StratsearchError(f"space.scope.lora.target_modules: {err}") from None
 
 
 def freeze_bottom(blocks: list[nn.Module], depth: int) -> None:
