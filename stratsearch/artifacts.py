@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .config import RunConfig
+from .config import TrialConfig
+from .space import SpaceSpec
 from .trainer import TrainResult
 
 
@@ -37,7 +38,9 @@ def save_predictions(path: Path, predictions: Any) -> None:
         np.savez(path, values=predictions)
 
 
-def save_run(out: Path, run: RunConfig, model_path: Path, label_names: list | None, result: TrainResult) -> None:
+def save_run(
+    out: Path, run: SpaceSpec, trial: TrialConfig, model_path: Path, label_names: list | None, result: TrainResult
+) -> None:
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
@@ -52,7 +55,7 @@ def save_run(out: Path, run: RunConfig, model_path: Path, label_names: list | No
         "base_model": run.model,
         "labels": label_names,
         "objective": run.objective.model_dump(),
-        "config": run.trial.to_dict(),
+        "config": trial.to_dict(),
         "best_epoch": result.best_epoch,
         "history": [
             {"epoch": r.epoch, "train_loss": r.train_loss, "seconds": r.seconds, **r.validation} for r in result.history

@@ -23,9 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import EpochMetrics, pick_device, train
 
     prepared = prepare(args.config)
-    run, model_path, data = prepared.run, prepared.model_path, prepared.data
-    if run.unused_sections:
-        console.print(f"[dim]note: {', '.join(run.unused_sections)} are read by `stratsearch run`, not by train[/]")
+    run, model_path, data = prepared.spec, prepared.model_path, prepared.data
     device = pick_device(args.device)
     console.print(
         f"[bold]{run.name}[/]: {run.task} on {len(data.train)} train / {len(data.validation)} validation"
@@ -56,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train(
             model_path,
             data,
-            run.trial,
+            prepared.trial,
             run.objective,
             report=report,
             progress=lambda step, total: progress.update(task_id, completed=step, total=total),
@@ -69,8 +67,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         line += f"; test {run.objective.metric} {result.test_metrics[run.objective.metric]:.4f}"
     console.print(line + f"; {result.trainable_parameters:,} trainable parameters")
     if args.out:
-        save_run(Path(args.out), run, model_path, data.label_names, result)
+        save_run(Path(args.out), run, prepared.trial, model_path, data.label_names, result)
         console.print(f"saved model and predictions to {args.out}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .sampling import describe, grid_size
+    from .space import load_space
+
+    spec = load_space(args.space)
+    out = Console(soft_wrap=True, highlight=False)
+    out.print(f"{spec.file}: valid", style="green", markup=False)
+    out.print(f"name {spec.name}; task {spec.task}; model {spec.model}", markup=False)
+    out.print(f"objective: {spec.objective.mode} {spec.objective.metric}", markup=False)
+    budget = spec.budget
+    out.print(
+        f"budget: {budget.trials} trials, max_epochs {budget.max_epochs or 'from space'}, "
+        f"time {budget.time or 'unlimited'}; search: {spec.search.sampler} sampler, {spec.search.pruner} pruner, "
+        f"seed {spec.search.seed}; ensemble: top {spec.ensemble.top_k}, {spec.ensemble.method}",
+        markup=False,
+    )
+    out.print("space:", markup=False)
+    for line in describe(spec.space):
+        out.print(line, markup=False)
+    size = grid_size(spec.space)
+    searched = spec.searched()
+    out.print(
+        f"{len(searched)} searched dimension(s): {', '.join(searched) or 'none (a single training run)'}", markup=False
+    )
+    out.print(
+        f"grid size: {size:,}" if size is not None else "grid size: infinite (continuous dimensions)", markup=False
+    )
+    if spec.baselines:
+        out.print(f"{len(spec.baselines)} baseline config(s) evaluated first", markup=False)
     return 0
 
 
@@ -82,6 +112,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="directory to save the model (save_pretrained + head) and predictions")
     t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     t.set_defaults(fn=cmd_train)
+    v = sub.add_parser("validate", help="check a space.yaml and print the resolved search space")
+    v.add_argument("space", help="the space.yaml to check")
+    v.set_defaults(fn=cmd_validate)
     return p
 
 

@@ -1,17 +1,16 @@
-"""The fixed-value config that one training run takes (`stratsearch train CONFIG.yaml`).
+"""One trial's fixed config, and the sections of a space.yaml, as validated dataclasses.
 
-It uses the keys of a search space (see ../shared/docs/product.md) with one value each. This
-module knows nothing of torch: it turns YAML into plain validated dataclasses, and collects
-every problem of a file (file, key path, expected vs found) before anything runs.
+`TrialConfig` is what the trainer runs: the keys of a search space with one value each.
+`Problems` collects every problem of a file (key path, expected vs found) so they are all
+reported at once. The search-space layer on top of this is `space.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError, Problem, did_you_mean
@@ -25,8 +24,6 @@ METRICS = {
     "token-classification": {"f1": "max", "precision": "max", "recall": "max", "accuracy": "max"},
 }
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "token-classification": "cross_entropy"}
-# Sections a sweep reads; `train` accepts them so that a fully fixed space.yaml trains as is.
-RUN_ONLY_SECTIONS = ("budget", "resources", "search", "ensemble")
 
 
 class Strict(BaseModel):
@@ -85,18 +82,6 @@ class TrialConfig:
             chosen: Chosen = getattr(self, kind)
             out[kind] = {chosen.name: chosen.params.model_dump(by_alias=True)}
         return out
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    name: str
-    model: str
-    task: str
-    data: DataSpec
-    objective: Objective
-    trial: TrialConfig
-    base_dir: Path
-    unused_sections: tuple[str, ...] = field(default=())
 
 
 class Problems:
@@ -173,65 +158,6 @@ def parse_trial(space: Any, task: str, problems: Problems) -> TrialConfig | None
     if scalars is None or head is None or None in chosen.values():
         return None
     return TrialConfig(scalars=scalars, head=head, **chosen)
-
-
-def resolve_paths(data: DataSpec, base: Path) -> DataSpec:
-    def under_base(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else base / p
-
-    updates = {k: under_base(getattr(data, k)) for k in ("train", "validation", "test")}
-    return data.model_copy(update={k: v for k, v in updates.items() if v is not None})
-
-
-def load_run_config(path: str | Path) -> RunConfig:
-    """Read and validate a fixed-value config; raise ConfigError listing every problem."""
-    path = Path(path)
-    file = str(path)
-    if not path.is_file():
-        raise ConfigError(file, [Problem("file", "not found")])
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(file, [Problem("yaml", str(err).replace("\n", " "))]) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(file, [Problem("top level", f"expected a mapping of sections, found {raw!r}")])
-
-    problems = Problems()
-    sections = ["name", "model", "task", "data", "objective", "space", *RUN_ONLY_SECTIONS]
-    problems.check_keys(raw, sections, "")
-    for key in ("model", "task", "data"):
-        if key not in raw:
-            problems.add(key, "missing; this section is required")
-    task = raw.get("task", "classification")
-    if task not in TASKS:
-        problems.add("task", f"expected one of {list(TASKS)}, found {task!r}")
-        task = "classification"
-    model = raw.get("model", "")
-    if not isinstance(model, str):
-        problems.add("model", f"expected 'minilm-l6' or a model directory path, found {model!r}")
-    data = problems.validate(DataSpec, raw.get("data") or {}, "data")
-    objective = problems.validate(Objective, raw.get("objective") or {}, "objective")
-    if objective is not None:
-        metrics = METRICS[task]
-        metric = objective.metric or next(iter(metrics))
-        if metric not in metrics:
-            problems.add("objective.metric", f"expected one of {list(metrics)} for task '{task}', found {metric!r}")
-        else:
-            objective = Objective(metric=metric, mode=objective.mode or metrics[metric])
-    trial = parse_trial(raw.get("space") or {}, task, problems)
-    if problems.items:
-        raise ConfigError(file, problems.items)
-    base = path.resolve().parent
-    return RunConfig(
-        name=str(raw.get("name") or path.stem),
-        model=model,
-        task=task,
-        data=resolve_paths(data, base),
-        objective=objective,
-        trial=trial,
-        base_dir=base,
-        unused_sections=tuple(s for s in RUN_ONLY_SECTIONS if s in raw),
-    )
 
 
 def trial_from_space(space: dict, task: str, source: str = "space") -> TrialConfig:

