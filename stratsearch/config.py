@@ -123,7 +123,7 @@ def parse_choice(value: Any, kind: str, problems: Problems) -> Chosen | None:
         name, params = next(iter(value.items()))
         params = {} if params is None else params
     else:
-        problems.add(path, f"expected a {kind} name or {{name: {{parameters}}}} with one name, found {value!r}")
+        problems.add(path, f"expected one {kind} name or {{name: {{parameters}}}} with one name, found {value!r}")
         return None
     if name not in registry:
         hint = did_you_mean(str(name), registry.names())

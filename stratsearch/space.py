@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,7 +296,7 @@ def parse_branches(raw: Any, kind: str, problems: Problems) -> Branches | None:
     elif isinstance(raw, dict) and len(raw) == 1:
         options = raw
     else:
-        problems.add(path, f"expected a {kind} name, {{name: {{parameters}}}} or {{choice: …}}, found {raw!r}")
+        problems.add(path, f"expected one {kind} name, {{name: {{parameters}}}} or {{choice: …}}, found {raw!r}")
         return None
     branches: dict[str, dict[str, Dim]] = {}
     for name, params in options.items():
@@ -476,12 +477,21 @@ def parse_time(value: str | float | None) -> float | None:
 # --- loading -------------------------------------------------------------------------------------
 
 
+class SpaceLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-5` (no dot) as a string; a space full of learning rates needs it as a float."""
+
+
+SpaceLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?\d[\d_]*(?:\.[\d_]*)?[eE][-+]?\d+$"), list("-+0123456789")
+)
+
+
 def read_yaml(path: Path) -> dict:
     file = str(path)
     if not path.is_file():
         raise ConfigError(file, [Problem("file", "not found")])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SpaceLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(file, [Problem("yaml", str(err).replace("\n", " "))]) from None
     if not isinstance(raw, dict):
