@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-from .space import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space
+from .dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space
 
 
 class SuggestsParams(Protocol):
