@@ -19,6 +19,7 @@ from .errors import did_you_mean
 from .sampling import grid_size
 
 SAMPLERS = ("tpe", "random", "qmc", "grid")
+PRUNERS = ("asha", "hyperband", "median", "none")
 
 
 def candidates(dim: Dim) -> list[tuple[str, Any]]:
@@ -137,5 +138,6 @@ def check_search(sampler: str, pruner: str, space: Space, problems: Problems) ->
         problems.add("search.sampler", f"expected one of {list(SAMPLERS)}, found '{sampler}'{hint}")
     elif sampler == "grid" and grid_size(space) is None:
         problems.add("search.sampler", "grid needs every dimension finite: use int or choice, not uniform/loguniform")
-    if pruner not in ("asha", "none"):
-        problems.add("search.pruner", f"expected 'asha' or 'none', found '{pruner}'")
+    if pruner not in PRUNERS:
+        hint = did_you_mean(pruner, PRUNERS)
+        problems.add("search.pruner", f"expected one of {list(PRUNERS)}, found '{pruner}'{hint}")

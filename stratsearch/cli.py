@@ -104,6 +104,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .results import results_frame
+    from .space import load_space
+    from .sweep import run_sweep
+
+    spec = load_space(args.space)
+    run_dir = run_sweep(spec, Path(args.runs_dir), address=args.address, quiet=args.quiet)
+    frame = results_frame(run_dir, spec.objective.metric)
+    metric = f"best_{spec.objective.metric}"
+    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    console.print(f"{len(frame)} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    scored = frame.dropna(subset=[metric]) if len(frame) else frame
+    if len(scored):
+        best = scored.sort_values(metric, ascending=spec.objective.mode == "min").iloc[0]
+        console.print(
+            f"best: trial {best['trial']} with validation {spec.objective.metric} {best[metric]:.4f}", markup=False
+        )
+    console.print(f"results: {run_dir / 'results.csv'}; Optuna study: {run_dir / 'study.db'}", markup=False)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stratsearch", description="Search fine-tuning strategies for a transformer.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -115,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a space.yaml and print the resolved search space")
     v.add_argument("space", help="the space.yaml to check")
     v.set_defaults(fn=cmd_validate)
+    r = sub.add_parser("run", help="run (or resume) the sweep of a space.yaml")
+    r.add_argument("space", help="the space.yaml to search")
+    r.add_argument("--runs-dir", default="runs", help="where run directories live (default: runs/)")
+    r.add_argument("--address", help="attach to a Ray cluster: 'auto' or ray://host:port (default: embedded Ray)")
+    r.add_argument("--quiet", action="store_true", help="log lines instead of a live table")
+    r.set_defaults(fn=cmd_run)
     return p
 
 

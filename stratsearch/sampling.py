@@ -93,3 +93,22 @@ def describe(space: Space, indent: str = "  ") -> list[str]:
                     lines.append(f"{indent}  when {key} = {branch}:")
                     lines += describe(params, indent + "    ")
     return lines
+
+
+def grid_values(space: Space, prefix: str = "") -> dict[str, list]:
+    """Optuna GridSampler's search space: every searched parameter with all its values."""
+    grid: dict[str, list] = {}
+    for key, dim in space.items():
+        name = f"{prefix}{key}"
+        if isinstance(dim, dict):
+            grid.update(grid_values(dim, f"{name}."))
+        elif isinstance(dim, Choice):
+            grid[name] = list(dim.options)
+        elif isinstance(dim, IntRange):
+            grid[name] = list(range(dim.lo, dim.hi + 1, dim.step))
+        elif isinstance(dim, Branches):
+            if len(dim.options) > 1:
+                grid[name] = list(dim.options)
+            for branch, params in dim.options.items():
+                grid.update(grid_values(params, f"{name}.{branch}."))
+    return grid

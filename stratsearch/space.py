@@ -36,12 +36,15 @@ class Budget(Strict):
 
 class Resources(Strict):
     cpus_per_trial: float = Field(2.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0)
+    gpus_per_trial: float = Field(0.0, ge=0, description="fractions let several trials share one GPU")
+    max_concurrent: int | None = Field(None, ge=1, description="default: as many as the resources allow")
 
 
 class Search(Strict):
     sampler: str = "tpe"
     pruner: str = "asha"
+    grace_period: int = Field(1, ge=1, description="epochs every trial runs before it can be pruned")
+    reduction_factor: float = Field(2.0, gt=1.0, description="ASHA / HyperBand: keep the top 1/η at each rung")
     seed: int = 0
     baseline: list[dict] = Field(default_factory=list, description="fixed configs evaluated first")
 

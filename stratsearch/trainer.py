@@ -39,6 +39,7 @@ class EpochMetrics:
     validation: dict[str, float]
     seconds: float
     is_best: bool = False
+    predictions: Any = None  # validation predictions, set on epochs that are the best so far
 
 
 @dataclass
@@ -224,7 +225,12 @@ def train(
             best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p in tunable}
             best_val_predictions = val_predictions
         record = EpochMetrics(
-            epoch + 1, loss_sum / steps_per_epoch, metrics, time.perf_counter() - epoch_start, improved
+            epoch + 1,
+            loss_sum / steps_per_epoch,
+            metrics,
+            time.perf_counter() - epoch_start,
+            improved,
+            val_predictions if improved else None,
         )
         history.append(record)
         if report:

@@ -142,7 +142,11 @@ MALFORMED = [
     ("budget.trails", 10, "budget.trails: unknown key (did you mean 'trials'?)"),
     ("search.sampler", "tpf", "search.sampler: expected one of ['tpe', 'random', 'qmc', 'grid'], found 'tpf'"),
     ("search.sampler", "grid", "search.sampler: grid needs every dimension finite"),
-    ("search.pruner", "hyperband", "search.pruner: expected 'asha' or 'none', found 'hyperband'"),
+    (
+        "search.pruner",
+        "hyperbnd",
+        "found 'hyperbnd' (did you mean 'hyperband'?)",
+    ),
     ("search.baseline", [{"freeze_depth": 7}], "search.baseline[0].freeze_depth: 7 exceeds the model's 3 layers"),
     ("search.baseline", [{"optimizer": "lamb"}], "search.baseline[0].optimizer: unknown optimizer 'lamb'"),
     ("ensemble.method", "vote", "ensemble.method: expected 'greedy' or 'mean', found 'vote'"),

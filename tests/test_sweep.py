@@ -1,0 +1,119 @@
+"""The sweep end to end on a tiny random BERT, with real Ray Tune (embedded, 2 CPUs), real Optuna
+(SQLite) and real files: results, failures, resume after SIGKILL, and the run-directory lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from stratsearch.cli import main
+from stratsearch.sweep import exclusive
+from stratsearch.trial_record import all_records
+
+
+@pytest.fixture(autouse=True)
+def no_ray_left_behind():
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def sweep_space(make_config, tmp_path: Path, trials: int, **search) -> Path:
+    config = yaml.safe_load(make_config(n_train=48).read_text())
+    config.update(
+        name="tiny-sweep",
+        budget={"trials": trials, "max_epochs": 2},
+        resources={"cpus_per_trial": 1},
+        search={"sampler": "random", "pruner": "asha", "seed": 0, **search},
+        space={
+            "epochs": 2,
+            "batch_size": 8,
+            "freeze_depth": {"int": [0, 3]},
+            "optimizer": {"adamw": {"lr": {"loguniform": [1e-4, 1e-2]}}},
+        },
+    )
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> None:
+    # The baseline diverges (SGD at lr 1e12, no clipping): it must end `failed` with its reason
+    # while the sweep completes the other trials.
+    diverging = {"optimizer": {"sgd": {"lr": 1.0e12, "momentum": 0.0}}, "grad_clip": 0.0, "schedule": "constant"}
+    path = sweep_space(make_config, tmp_path, trials=4, baseline=[diverging])
+    runs = tmp_path / "runs"
+    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    run_dir = runs / "tiny-sweep"
+    results = pd.read_csv(run_dir / "results.csv")
+    assert len(results) == 4
+    failed = results[results["status"] == "failed"]
+    assert failed["trial"].tolist() == [0]
+    assert "TrainingDiverged: training diverged" in failed["reason"].iloc[0]
+    ok = results[results["status"].isin(["finished", "pruned"])]
+    assert len(ok) == 3 and ok["best_accuracy"].notna().all()
+    # every trial folder: resolved config, per-epoch metrics, validation predictions
+    for record in all_records(run_dir):
+        assert "optimizer" in record.config()["config"] and "versions" in record.config()
+        if record.status()["status"] != "failed":
+            assert record.metrics() and record.predictions_path("validation").is_file()
+    finished = [r for r in all_records(run_dir) if r.status()["status"] == "finished"]
+    assert all(r.predictions_path("test").is_file() for r in finished)
+    # the Optuna study persisted in SQLite, conditional names as in the space
+    study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert len(study.trials) == 4
+    assert "optimizer.adamw.lr" in study.trials[1].params
+    # running again does nothing: the budget is spent
+    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    assert len(pd.read_csv(run_dir / "results.csv")) == 4
+
+
+def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, capsys) -> None:
+    path = sweep_space(make_config, tmp_path, trials=1)
+    runs = tmp_path / "runs"
+    with exclusive(runs / "tiny-sweep"):
+        assert main(["run", str(path), "--runs-dir", str(runs)]) == 2
+    assert "is in use by another `stratsearch run`" in capsys.readouterr().err
+
+
+def finished_trials(run_dir: Path) -> dict[int, dict]:
+    return {r.number: r.config()["config"] for r in all_records(run_dir) if r.status().get("status") == "finished"}
+
+
+def test_sigkill_then_rerun_resumes_without_losing_or_repeating(make_config, tmp_path: Path) -> None:
+    trials = 6
+    path = sweep_space(make_config, tmp_path, trials=trials)
+    runs = tmp_path / "runs"
+    run_dir = runs / "tiny-sweep"
+    command = [sys.executable, "-m", "stratsearch", "run", str(path), "--runs-dir", str(runs), "--quiet"]
+    # Own process group, so SIGKILL takes the driver and the Ray processes it started.
+    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(finished_trials(run_dir)) < 2:
+        time.sleep(0.5)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    before = finished_trials(run_dir)
+    assert 2 <= len(before) < trials, "the kill must land mid-sweep"
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming" in rerun.stderr
+    results = pd.read_csv(run_dir / "results.csv")
+    assert len(results) == trials  # the budget, with interrupted trials replaced
+    assert results["trial"].is_unique
+    after = finished_trials(run_dir)
+    for number, config in before.items():
+        assert after[number] == config  # kept, untouched, and not run again
+    assert set(results["status"]) <= {"finished", "pruned"}
