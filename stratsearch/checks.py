@@ -18,7 +18,7 @@ from .dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_
 from .errors import did_you_mean
 from .sampling import grid_size
 
-SAMPLERS = ("tpe", "random", "qmc", "grid")
+SAMPLERS = ("tpe", "random", "qmc", "cmaes", "grid")
 PRUNERS = ("asha", "hyperband", "median", "none")
 
 

@@ -110,7 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
     spec = load_space(args.space)
-    run_dir = run_sweep(spec, Path(args.runs_dir), address=args.address, quiet=args.quiet)
+    run_dir = run_sweep(
+        spec, Path(args.runs_dir), address=args.address, quiet=args.quiet, node_ip_address=args.node_ip_address
+    )
     frame = results_frame(run_dir, spec.objective.metric)
     metric = f"best_{spec.objective.metric}"
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
@@ -140,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("space", help="the space.yaml to search")
     r.add_argument("--runs-dir", default="runs", help="where run directories live (default: runs/)")
     r.add_argument("--address", help="attach to a Ray cluster: 'auto' or ray://host:port (default: embedded Ray)")
+    r.add_argument("--node-ip-address", help="this machine's address in the cluster (127.0.0.1 for one machine)")
     r.add_argument("--quiet", action="store_true", help="log lines instead of a live table")
     r.set_defaults(fn=cmd_run)
     return p

@@ -168,6 +168,9 @@ def make_sampler(spec: SpaceSpec) -> Any:
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if kind == "cmaes":
+        # CMA-ES models the numeric dimensions; choices fall back to independent random sampling.
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     from .sampling import grid_values
 
     return optuna.samplers.GridSampler(grid_values(spec.space), seed=seed)
@@ -241,19 +244,22 @@ def prepare_data(spec: SpaceSpec) -> tuple[Path, Any]:
     return model_path, load_dataset(spec.data, spec.task, tokenizer)
 
 
-def start_ray(address: str | None, quiet: bool) -> None:
+def start_ray(address: str | None, node_ip_address: str | None = None) -> None:
+    """Attach to a cluster, or start Ray embedded in this process with this machine's CPUs."""
     import ray
 
     if ray.is_initialized():
         return
-    common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": quiet is False}
+    node = {"_node_ip_address": node_ip_address} if node_ip_address else {}
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, **node)
     else:
-        ray.init(num_cpus=os.cpu_count(), **common)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **node)
 
 
-def run_sweep(spec: SpaceSpec, runs_dir: Path, address: str | None = None, quiet: bool = False) -> Path:
+def run_sweep(
+    spec: SpaceSpec, runs_dir: Path, address: str | None = None, quiet: bool = False, node_ip_address: str | None = None
+) -> Path:
     """Run (or resume) the sweep of a space; returns the run directory."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress display replaces Tune's
     import ray
@@ -282,7 +288,7 @@ def run_sweep(spec: SpaceSpec, runs_dir: Path, address: str | None = None, quiet
             return run_dir
 
         model_path, data = prepare_data(spec)
-        start_ray(address, quiet)
+        start_ray(address, node_ip_address)
         max_epochs = max_epochs_of(spec)
         baselines = [b.to_dict() for b in spec.baselines]
         searcher = OptunaSearch(

@@ -140,7 +140,7 @@ MALFORMED = [
     ("budget.trials", 0, "budget.trials: input should be greater than or equal to 1"),
     ("budget.time", "8 hours", "budget.time: expected seconds or a duration like '90m', '8h'"),
     ("budget.trails", 10, "budget.trails: unknown key (did you mean 'trials'?)"),
-    ("search.sampler", "tpf", "search.sampler: expected one of ['tpe', 'random', 'qmc', 'grid'], found 'tpf'"),
+    ("search.sampler", "tpf", "search.sampler: expected one of ['tpe', 'random', 'qmc', 'cmaes', 'grid'], found 'tpf'"),
     ("search.sampler", "grid", "search.sampler: grid needs every dimension finite"),
     (
         "search.pruner",

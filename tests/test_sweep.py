@@ -117,3 +117,46 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(make_config, tmp
     for number, config in before.items():
         assert after[number] == config  # kept, untouched, and not run again
     assert set(results["status"]) <= {"finished", "pruned"}
+
+
+def test_sweep_on_an_existing_ray_cluster(make_config, tmp_path: Path) -> None:
+    """`ray start --head` on 127.0.0.1, a tiny sweep attached with --address, then `ray stop`."""
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = 6391
+    # Single-machine cluster mode: Ray keeps every address on the loopback interface instead of
+    # swapping 127.0.0.1 for the machine's network address (traffic here stays on 127.0.0.1).
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    head = [
+        str(ray_bin),
+        "start",
+        "--head",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
+    subprocess.run(head, check=True, capture_output=True, env=env, timeout=120)
+    try:
+        path = sweep_space(make_config, tmp_path, trials=2)
+        runs = tmp_path / "runs"
+        command = [
+            sys.executable,
+            "-m",
+            "stratsearch",
+            "run",
+            str(path),
+            "--runs-dir",
+            str(runs),
+            "--quiet",
+            "--address",
+            "auto",
+            "--node-ip-address",
+            "127.0.0.1",
+        ]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr
+        results = pd.read_csv(runs / "tiny-sweep" / "results.csv")
+        assert len(results) == 2 and set(results["status"]) <= {"finished", "pruned"}
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120)
