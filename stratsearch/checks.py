@@ -18,7 +18,7 @@ from .dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_
 from .errors import did_you_mean
 from .sampling import grid_size
 
-SAMPLERS = ("tpe", "random", "qmc", "cmaes", "grid")
+SAMPLERS = ("tpe", "random", "qmc", "cmaes", "grid", "nsga2")
 PRUNERS = ("asha", "hyperband", "median", "none")
 
 
@@ -86,6 +86,13 @@ def check_freeze_depth(space: Space, model_dir: Path | None, problems: Problems)
     top = max_value(dim) if dim is not None else None
     if depth is not None and is_number(top) and top > depth:
         problems.add("space.freeze_depth", f"{top} exceeds the model's {depth} layers (at most {depth})")
+
+
+def check_epochs_fit_budget(space: Space, max_epochs: int | None, problems: Problems) -> None:
+    """A trial may not be asked to train longer than budget.max_epochs allows."""
+    top = max_value(space["epochs"]) if "epochs" in space else 3
+    if max_epochs is not None and is_number(top) and top > max_epochs:
+        problems.add("space.epochs", f"{top} exceeds budget.max_epochs {max_epochs}")
 
 
 def check_data(data: DataSpec, task: str, problems: Problems) -> None:

@@ -23,6 +23,8 @@ METRICS = {
     "regression": {"rmse": "min", "pearson": "max", "spearman": "max"},
     "token-classification": {"f1": "max", "precision": "max", "recall": "max", "accuracy": "max"},
 }
+# Per-trial measures a multi-objective sweep may trade off against a validation metric.
+TRIAL_METRICS = {"trainable_parameters": "min", "train_seconds": "min"}
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "token-classification": "cross_entropy"}
 
 
@@ -84,6 +86,11 @@ class TrialConfig:
         return out
 
 
+def is_type_tag(part: object) -> bool:
+    """pydantic's union branch labels in an error location ('str', "list[literal['max','min']]")."""
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "none"})
+
+
 class Problems:
     def __init__(self) -> None:
         self.items: list[Problem] = []
@@ -106,10 +113,15 @@ class Problems:
         try:
             return model.model_validate({k: v for k, v in raw.items() if k in known})
         except ValidationError as err:
+            by_place: dict[str, list[str]] = {}
             for e in err.errors():
-                where = ".".join([path, *map(str, e["loc"])]).strip(".")
+                # A union reports once per member, its loc tagged with the member's type: one place, one line.
+                loc = [str(part) for part in e["loc"] if not is_type_tag(part)]
+                where = ".".join([path, *loc]).strip(".")
                 found = f", found {e['input']!r}" if e["type"] != "missing" else ""
-                self.add(where, f"{e['msg'].lower()}{found}")
+                by_place.setdefault(where, []).append(f"{e['msg'].lower()}{found}")
+            for where, messages in by_place.items():
+                self.add(where, "; or ".join(dict.fromkeys(messages)))
             return None
 
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field
 
-from .checks import check_against_trainer, check_data, check_freeze_depth, check_search
+from .checks import check_against_trainer, check_data, check_epochs_fit_budget, check_freeze_depth, check_search
 from .config import (
     METRICS,
     TASKS,
+    TRIAL_METRICS,
     DataSpec,
     Objective,
     Problems,
@@ -72,6 +73,7 @@ class SpaceSpec:
     search: Search
     ensemble: Ensemble
     space: Space
+    secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
     baselines: list[TrialConfig] = field(default_factory=list)
     base_dir: Path = Path(".")
 
@@ -134,16 +136,34 @@ def resolve_paths(data: DataSpec, base: Path) -> DataSpec:
     return data.model_copy(update=updates)
 
 
-def check_objective(raw: Any, task: str, problems: Problems) -> Objective | None:
-    objective = problems.validate(Objective, raw or {}, "objective")
-    if objective is None:
-        return None
+class ObjectiveSection(Strict):
+    """One metric, or several (a multi-objective sweep): the first picks each trial's best epoch."""
+
+    metric: str | list[str] | None = None
+    mode: Literal["max", "min"] | list[Literal["max", "min"]] | None = None
+
+
+def check_objective(raw: Any, task: str, problems: Problems) -> list[Objective]:
+    """The objective metrics, primary first; [] when they are wrong (problems say why)."""
+    section = problems.validate(ObjectiveSection, raw or {}, "objective")
+    if section is None:
+        return []
     metrics = METRICS[task]
-    metric = objective.metric or next(iter(metrics))
-    if metric not in metrics:
-        problems.add("objective.metric", f"expected one of {list(metrics)} for task '{task}', found {metric!r}")
-        return None
-    return Objective(metric=metric, mode=objective.mode or metrics[metric])
+    names = [section.metric or next(iter(metrics))] if not isinstance(section.metric, list) else section.metric
+    modes = section.mode if isinstance(section.mode, list) else [section.mode] * len(names)
+    if not names or len(modes) != len(names) or len(set(names)) != len(names):
+        problems.add("objective", f"expected distinct metrics and one mode per metric, found {names} and {modes}")
+        return []
+    objectives = []
+    for i, (name, mode) in enumerate(zip(names, modes, strict=True)):
+        allowed = metrics if i == 0 else {**metrics, **TRIAL_METRICS}
+        if name not in allowed:
+            where = "objective.metric" + (f"[{i}]" if isinstance(section.metric, list) else "")
+            hint = did_you_mean(str(name), allowed)
+            problems.add(where, f"expected one of {list(allowed)} for task '{task}', found {name!r}{hint}")
+            continue
+        objectives.append(Objective(metric=name, mode=mode or allowed[name]))
+    return objectives if len(objectives) == len(names) else []
 
 
 def load_space(path: str | Path) -> SpaceSpec:
@@ -178,7 +198,7 @@ def load_space(path: str | Path) -> SpaceSpec:
     if data is not None:
         data = resolve_paths(data, base)
         check_data(data, task, problems)
-    objective = check_objective(raw.get("objective"), task, problems)
+    objectives = check_objective(raw.get("objective"), task, problems)
     sections = {k: problems.validate(m, raw.get(k) or {}, k) for k, m in SECTION_MODELS.items()}
     if sections["budget"] is not None:
         try:
@@ -192,8 +212,14 @@ def load_space(path: str | Path) -> SpaceSpec:
     if space is not None:
         check_against_trainer(space, task, problems)
         check_freeze_depth(space, model_dir, problems)
+        if sections["budget"] is not None:
+            check_epochs_fit_budget(space, sections["budget"].max_epochs, problems)
         if sections["search"] is not None:
             check_search(sections["search"].sampler, sections["search"].pruner, space, problems)
+            if sections["search"].sampler == "nsga2" and len(objectives) < 2:
+                problems.add(
+                    "search.sampler", "nsga2 needs several objective metrics, e.g. [accuracy, trainable_parameters]"
+                )
     for i, baseline in enumerate(sections["search"].baseline if sections["search"] else []):
         baselines.append(parse_baseline(baseline, i, task, model_dir, problems))
     if problems.items:
@@ -204,7 +230,8 @@ def load_space(path: str | Path) -> SpaceSpec:
         model=model,
         task=task,
         data=data,
-        objective=objective,
+        objective=objectives[0] if objectives else None,
+        secondary=objectives[1:],
         space=space,
         baselines=baselines,
         base_dir=base,

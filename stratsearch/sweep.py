@@ -43,7 +43,9 @@ class DefineByRun:
         return {"trial_config": config, "optuna_number": trial.number, "baseline": baseline}
 
 
-def run_trial(config: dict, *, data: Any, model_path: str, run_dir: str, task: str, metric: str, mode: str) -> None:
+def run_trial(
+    config: dict, *, data: Any, model_path: str, run_dir: str, task: str, metric: str, mode: str, secondary: list[str]
+) -> None:
     """Ray Tune function trainable: one trial of the common trainer, recorded in its own folder."""
     import numpy as np
     import torch
@@ -64,9 +66,11 @@ def run_trial(config: dict, *, data: Any, model_path: str, run_dir: str, task: s
             best.update(value=value, epoch=m.epoch)
             save_predictions(record.predictions_path("validation"), m.predictions)
         row = {"epoch": m.epoch, "train_loss": m.train_loss, "seconds": m.seconds, **m.validation}
-        record.epoch(row, best["value"], best["epoch"])
+        measures = {**m.validation, "trainable_parameters": m.trainable_parameters, "train_seconds": m.train_seconds}
+        objectives = [best["value"], *(measures[name] for name in secondary)]
+        record.epoch(row, best["value"], best["epoch"], objectives, trainable_parameters=m.trainable_parameters)
         last_report.clear()
-        last_report.update({OBJECTIVE: best["value"], "epoch": m.epoch, **m.validation})
+        last_report.update({OBJECTIVE: best["value"], "epoch": m.epoch, **measures})
         if m.epoch < trial.scalars.epochs:
             # Tune may end the trial inside report() (SystemExit in this thread) once it decides
             # to stop it, so the last epoch is reported only after the trial has recorded its end.
@@ -112,10 +116,10 @@ def open_study(spec: SpaceSpec, run_dir: Path) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    direction = "maximize" if spec.objective.mode == "max" else "minimize"
+    directions = ["maximize" if o.mode == "max" else "minimize" for o in [spec.objective, *spec.secondary]]
     url = storage_url(run_dir)
     names = [s.study_name for s in optuna.get_all_study_summaries(url)] if (run_dir / "study.db").exists() else []
-    study = optuna.create_study(study_name=spec.name, storage=url, direction=direction, load_if_exists=True)
+    study = optuna.create_study(study_name=spec.name, storage=url, directions=directions, load_if_exists=True)
     if spec.name not in names:
         for i, _ in enumerate(spec.baselines):
             study.enqueue_trial({}, user_attrs={"baseline": i})
@@ -135,8 +139,9 @@ def reconcile(study: Any, run_dir: Path) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         record = TrialRecord(run_dir, t.number)
         status = record.status()
-        if status.get("status") in ("finished", "pruned", "stopped") and status.get("best_value") is not None:
-            study.tell(t.number, status["best_value"])
+        if status.get("status") in ("finished", "pruned", "stopped") and status.get("objectives"):
+            values = status["objectives"]
+            study.tell(t.number, values if len(study.directions) > 1 else values[0])
             continue
         if status.get("status") == "failed":
             study.tell(t.number, state=TrialState.FAIL)
@@ -168,6 +173,8 @@ def make_sampler(spec: SpaceSpec) -> Any:
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if kind == "cmaes":
         # CMA-ES models the numeric dimensions; choices fall back to independent random sampling.
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
@@ -291,10 +298,11 @@ def run_sweep(
         start_ray(address, node_ip_address)
         max_epochs = max_epochs_of(spec)
         baselines = [b.to_dict() for b in spec.baselines]
+        secondary = [o.metric for o in spec.secondary]
         searcher = OptunaSearch(
             space=DefineByRun(spec.space, baselines),
-            metric=OBJECTIVE,
-            mode=spec.objective.mode,
+            metric=[OBJECTIVE, *secondary] if secondary else OBJECTIVE,
+            mode=[spec.objective.mode, *(o.mode for o in spec.secondary)] if secondary else spec.objective.mode,
             sampler=make_sampler(spec),
             study_name=spec.name,
             storage=optuna_storage(run_dir),
@@ -307,6 +315,7 @@ def run_sweep(
             task=spec.task,
             metric=spec.objective.metric,
             mode=spec.objective.mode,
+            secondary=secondary,
         )
         resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
         already = {s: sum(1 for r in all_statuses(run_dir) if r == s) for s in FINAL}

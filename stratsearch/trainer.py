@@ -40,6 +40,8 @@ class EpochMetrics:
     seconds: float
     is_best: bool = False
     predictions: Any = None  # validation predictions, set on epochs that are the best so far
+    trainable_parameters: int = 0
+    train_seconds: float = 0.0  # training loop time so far, all epochs
 
 
 @dataclass
@@ -231,6 +233,8 @@ def train(
             time.perf_counter() - epoch_start,
             improved,
             val_predictions if improved else None,
+            sum(p.numel() for p in tunable),
+            timings["train"],
         )
         history.append(record)
         if report:

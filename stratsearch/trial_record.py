@@ -69,10 +69,13 @@ class TrialRecord:
         )
         self.set_status(status="running", epoch=0, started=time.time())
 
-    def epoch(self, metrics: dict, best_value: float, best_epoch: int) -> None:
+    def epoch(self, metrics: dict, best_value: float, best_epoch: int, objectives: list[float], **extra: Any) -> None:
+        """Append an epoch; `objectives` are what the study is told if the trial ends here."""
         with (self.folder / "metrics.jsonl").open("a") as f:
             f.write(json.dumps(metrics) + "\n")
-        self.set_status(epoch=metrics["epoch"], best_value=best_value, best_epoch=best_epoch)
+        self.set_status(
+            epoch=metrics["epoch"], best_value=best_value, best_epoch=best_epoch, objectives=objectives, **extra
+        )
 
     def predictions_path(self, split: str) -> Path:
         return self.folder / "predictions" / f"{split}.npz"

@@ -137,10 +137,27 @@ MALFORMED = [
     ("data.max_length", 4, "data.max_length: input should be greater than or equal to 8"),
     ("objective.metric", "f1", "objective.metric: expected one of ['accuracy', 'macro_f1'] for task 'classification'"),
     ("objective.mode", "maximize", "objective.mode: input should be 'max' or 'min'"),
+    ("search.sampler", "nsga2", "search.sampler: nsga2 needs several objective metrics"),
+    (
+        "objective.metric",
+        ["accuracy", "trainable_params"],
+        "objective.metric[1]: expected one of ['accuracy', 'macro_f1', 'trainable_parameters', 'train_seconds']",
+    ),
+    (
+        "objective.metric",
+        ["trainable_parameters", "accuracy"],
+        "objective.metric[0]: expected one of ['accuracy', 'macro_f1'] for task",
+    ),
+    ("objective.mode", ["max", "min"], "objective: expected distinct metrics and one mode per metric"),
+    ("budget.max_epochs", 2, "space.epochs: 3 exceeds budget.max_epochs 2"),
     ("budget.trials", 0, "budget.trials: input should be greater than or equal to 1"),
     ("budget.time", "8 hours", "budget.time: expected seconds or a duration like '90m', '8h'"),
     ("budget.trails", 10, "budget.trails: unknown key (did you mean 'trials'?)"),
-    ("search.sampler", "tpf", "search.sampler: expected one of ['tpe', 'random', 'qmc', 'cmaes', 'grid'], found 'tpf'"),
+    (
+        "search.sampler",
+        "tpf",
+        "search.sampler: expected one of ['tpe', 'random', 'qmc', 'cmaes', 'grid', 'nsga2'], found 'tpf'",
+    ),
     ("search.sampler", "grid", "search.sampler: grid needs every dimension finite"),
     (
         "search.pruner",

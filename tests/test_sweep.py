@@ -79,6 +79,25 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     assert len(pd.read_csv(run_dir / "results.csv")) == 4
 
 
+def test_multi_objective_sweep_with_nsga2(make_config, tmp_path: Path) -> None:
+    path = sweep_space(make_config, tmp_path, trials=3)
+    config = yaml.safe_load(path.read_text())
+    config["objective"] = {"metric": ["accuracy", "trainable_parameters"], "mode": ["max", "min"]}
+    config["search"]["sampler"] = "nsga2"
+    path.write_text(yaml.safe_dump(config))
+    runs = tmp_path / "runs"
+    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{runs / 'tiny-sweep' / 'study.db'}")
+    assert len(study.directions) == 2
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3
+    for t in complete:
+        record = next(r for r in all_records(runs / "tiny-sweep") if r.number == t.number)
+        status = record.status()
+        assert t.values == status["objectives"]
+        assert t.values[0] == status["best_value"]
+
+
 def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, capsys) -> None:
     path = sweep_space(make_config, tmp_path, trials=1)
     runs = tmp_path / "runs"
