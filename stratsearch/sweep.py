@@ -47,7 +47,6 @@ def run_trial(
     config: dict, *, data: Any, model_path: str, run_dir: str, task: str, metric: str, mode: str, secondary: list[str]
 ) -> None:
     """Ray Tune function trainable: one trial of the common trainer, recorded in its own folder."""
-    import numpy as np
     import torch
     from ray import tune
 
@@ -76,19 +75,24 @@ def run_trial(
             # to stop it, so the last epoch is reported only after the trial has recorded its end.
             tune.report(dict(last_report))
 
-    try:
-        try:
-            trial = trial_from_space(config["trial_config"], task)
-        finally:  # the folder records the fully resolved config, or the raw one if it does not resolve
-            resolved = trial.to_dict() if "trial" in locals() else config["trial_config"]
-            record.start(resolved, params, config["baseline"])
-        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-        result = train(Path(model_path), data, trial, Objective(metric=metric, mode=mode), report=report)
-    except Exception as err:  # any failure of one trial is recorded and the sweep goes on
+    def failed(err: BaseException) -> None:
         reason = f"{type(err).__name__}: {err}"
         if isinstance(err, torch.cuda.OutOfMemoryError | MemoryError):
             reason = f"out of memory: {err}"
         record.finish("failed", reason=reason)
+
+    try:
+        trial = trial_from_space(config["trial_config"], task)
+    except Exception as err:
+        record.start(config["trial_config"], params, config["baseline"])  # the raw config, as it did not resolve
+        failed(err)
+        raise
+    record.start(trial.to_dict(), params, config["baseline"])
+    try:
+        torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+        result = train(Path(model_path), data, trial, Objective(metric=metric, mode=mode), report=report)
+    except Exception as err:  # any failure of one trial is recorded and the sweep goes on
+        failed(err)
         raise
     if result.test_predictions is not None:
         save_predictions(record.predictions_path("test"), result.test_predictions)
@@ -96,7 +100,7 @@ def run_trial(
         "finished",
         epochs_run=len(result.history),
         best_epoch=result.best_epoch,
-        best_value=float(np.float64(result.best.validation[metric])),
+        best_value=float(result.best.validation[metric]),
         test=result.test_metrics,
         trainable_parameters=result.trainable_parameters,
         train_seconds=result.timings["train"],
