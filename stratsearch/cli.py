@@ -77,30 +77,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .space import load_space
 
     spec = load_space(args.space)
-    out = Console(soft_wrap=True, highlight=False)
-    out.print(f"{spec.file}: valid", style="green", markup=False)
-    out.print(f"name {spec.name}; task {spec.task}; model {spec.model}", markup=False)
-    out.print(f"objective: {spec.objective.mode} {spec.objective.metric}", markup=False)
+    out = Console(soft_wrap=True, highlight=False, markup=False)  # values like ['a', 'b'] are not markup
+    out.print(f"{spec.file}: valid", style="green")
+    out.print(f"name {spec.name}; task {spec.task}; model {spec.model}")
+    objectives = [spec.objective, *spec.secondary]
+    out.print("objective: " + ", ".join(f"{o.mode} {o.metric}" for o in objectives))
     budget = spec.budget
     out.print(
         f"budget: {budget.trials} trials, max_epochs {budget.max_epochs or 'from space'}, "
         f"time {budget.time or 'unlimited'}; search: {spec.search.sampler} sampler, {spec.search.pruner} pruner, "
-        f"seed {spec.search.seed}; ensemble: top {spec.ensemble.top_k}, {spec.ensemble.method}",
-        markup=False,
+        f"seed {spec.search.seed}; ensemble: top {spec.ensemble.top_k}, {spec.ensemble.method}"
     )
-    out.print("space:", markup=False)
+    out.print("space:")
     for line in describe(spec.space):
-        out.print(line, markup=False)
+        out.print(line)
     size = grid_size(spec.space)
     searched = spec.searched()
-    out.print(
-        f"{len(searched)} searched dimension(s): {', '.join(searched) or 'none (a single training run)'}", markup=False
-    )
-    out.print(
-        f"grid size: {size:,}" if size is not None else "grid size: infinite (continuous dimensions)", markup=False
-    )
+    out.print(f"{len(searched)} searched dimension(s): {', '.join(searched) or 'none (a single training run)'}")
+    out.print(f"grid size: {size:,}" if size is not None else "grid size: infinite (continuous dimensions)")
     if spec.baselines:
-        out.print(f"{len(spec.baselines)} baseline config(s) evaluated first", markup=False)
+        out.print(f"{len(spec.baselines)} baseline config(s) evaluated first")
     return 0
 
 

@@ -125,6 +125,16 @@ class Problems:
             return None
 
 
+def known_branch(kind: str, name: Any, problems: Problems) -> bool:
+    """Is `name` an entry of the `kind` registry? If not, say so, with a did-you-mean."""
+    registry = CHOICE_KINDS[kind]
+    if name in registry:
+        return True
+    hint = did_you_mean(str(name), registry.names())
+    problems.add(f"space.{kind}", f"unknown {kind} '{name}'{hint}; expected one of {registry.names()}")
+    return False
+
+
 def parse_choice(value: Any, kind: str, problems: Problems) -> Chosen | None:
     """`name` or `{name: {params}}` → the registry entry's validated parameters."""
     registry = CHOICE_KINDS[kind]
@@ -137,9 +147,7 @@ def parse_choice(value: Any, kind: str, problems: Problems) -> Chosen | None:
     else:
         problems.add(path, f"expected one {kind} name or {{name: {{parameters}}}} with one name, found {value!r}")
         return None
-    if name not in registry:
-        hint = did_you_mean(str(name), registry.names())
-        problems.add(path, f"unknown {kind} '{name}'{hint}; expected one of {registry.names()}")
+    if not known_branch(kind, name, problems):
         return None
     if not isinstance(params, dict):
         problems.add(f"{path}.{name}", f"expected a mapping of parameters, found {params!r}")

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Problems, Scalars
+from .config import Problems, Scalars, known_branch
 from .errors import did_you_mean
 from .strategies import CHOICE_KINDS
 
@@ -188,7 +188,6 @@ def parse_params(raw: Any, path: str, problems: Problems) -> dict[str, Dim] | No
 def parse_branches(raw: Any, kind: str, problems: Problems) -> Branches | None:
     """`name`, `{name: {params}}`, `{choice: [names]}` or `{choice: {name: {params}, …}}`."""
     path = f"space.{kind}"
-    registry = CHOICE_KINDS[kind]
     if isinstance(raw, str):
         options: dict[str, Any] = {raw: None}
     elif isinstance(raw, dict) and set(raw) == {"choice"}:
@@ -209,9 +208,7 @@ def parse_branches(raw: Any, kind: str, problems: Problems) -> Branches | None:
         return None
     branches: dict[str, dict[str, Dim]] = {}
     for name, params in options.items():
-        if name not in registry:
-            hint = did_you_mean(str(name), registry.names())
-            problems.add(f"{path}", f"unknown {kind} '{name}'{hint}; expected one of {registry.names()}")
+        if not known_branch(kind, name, problems):
             continue
         parsed = parse_params(params, f"{path}.{name}", problems)
         if parsed is not None:

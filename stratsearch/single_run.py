@@ -19,13 +19,18 @@ class Prepared:
     data: Dataset
 
 
-def prepare(config_path: str | Path) -> Prepared:
-    """Validate the config (every dimension fixed), resolve the model, read and tokenize the data once."""
+def model_and_data(spec: SpaceSpec) -> tuple[Path, Dataset]:
+    """Resolve the model and read, check and tokenize every split once (for a run or a sweep)."""
     from transformers import AutoTokenizer
 
-    spec = load_space(config_path)
-    trial = spec.fixed_trial()
     model_path = resolve_model_path(spec.model, spec.base_dir)
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    return Prepared(spec, trial, model_path, load_dataset(spec.data, spec.task, tokenizer))
+    return model_path, load_dataset(spec.data, spec.task, tokenizer)
+
+
+def prepare(config_path: str | Path) -> Prepared:
+    """Validate the config (every dimension fixed), then load the model path and the data."""
+    spec = load_space(config_path)
+    trial = spec.fixed_trial()
+    return Prepared(spec, trial, *model_and_data(spec))

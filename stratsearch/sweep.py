@@ -242,19 +242,6 @@ def elapsed_so_far(run_dir: Path) -> float:
 # --- the sweep --------------------------------------------------------------------------------------
 
 
-def prepare_data(spec: SpaceSpec) -> tuple[Path, Any]:
-    """Resolve the model and tokenize every split once for the whole sweep."""
-    from transformers import AutoTokenizer
-
-    from .data import load_dataset
-    from .model import quiet_transformers, resolve_model_path
-
-    model_path = resolve_model_path(spec.model, spec.base_dir)
-    quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    return model_path, load_dataset(spec.data, spec.task, tokenizer)
-
-
 def start_ray(address: str | None, node_ip_address: str | None = None) -> None:
     """Attach to a cluster, or start Ray embedded in this process with this machine's CPUs."""
     import ray
@@ -280,6 +267,7 @@ def run_sweep(
 
     from .progress import SweepProgress
     from .results import write_results
+    from .single_run import model_and_data
 
     console = Console(stderr=True, soft_wrap=True)
     run_dir = (runs_dir / spec.name).resolve()
@@ -298,7 +286,7 @@ def run_sweep(
             write_results(run_dir, spec.objective.metric)
             return run_dir
 
-        model_path, data = prepare_data(spec)
+        model_path, data = model_and_data(spec)
         start_ray(address, node_ip_address)
         max_epochs = max_epochs_of(spec)
         baselines = [b.to_dict() for b in spec.baselines]

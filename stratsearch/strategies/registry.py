@@ -30,7 +30,6 @@ class Strategy(Generic[F]):
     name: str
     config: type[StrategyConfig]
     fn: F
-    summary: str
 
 
 class Registry(Generic[F]):
@@ -42,8 +41,7 @@ class Registry(Generic[F]):
         def add(fn: F) -> F:
             if name in self._entries:
                 raise ValueError(f"{self.kind} strategy '{name}' is registered twice")
-            summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-            self._entries[name] = Strategy(name, config, fn, summary)
+            self._entries[name] = Strategy(name, config, fn)
             return fn
 
         return add
