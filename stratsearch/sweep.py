@@ -250,7 +250,10 @@ def start_ray(address: str | None, node_ip_address: str | None = None) -> None:
         return
     node = {"_node_ip_address": node_ip_address} if node_ip_address else {}
     if address:
-        ray.init(address=address, log_to_driver=False, **node)
+        try:
+            ray.init(address=address, log_to_driver=False, **node)
+        except ConnectionError as err:
+            raise StratsearchError(f"--address {address}: cannot attach to a Ray cluster ({err})") from None
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **node)
 

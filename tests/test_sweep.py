@@ -106,6 +106,12 @@ def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, c
     assert "is in use by another `stratsearch run`" in capsys.readouterr().err
 
 
+def test_no_cluster_at_address_exits_2(make_config, tmp_path: Path, capsys) -> None:
+    path = sweep_space(make_config, tmp_path, trials=1)
+    assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--address", "auto"]) == 2
+    assert "--address auto: cannot attach to a Ray cluster" in capsys.readouterr().err
+
+
 def finished_trials(run_dir: Path) -> dict[int, dict]:
     return {r.number: r.config()["config"] for r in all_records(run_dir) if r.status().get("status") == "finished"}
 
