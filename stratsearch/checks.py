@@ -139,12 +139,14 @@ def first_row_columns(path: Path) -> list[str] | None:
     return None
 
 
-def check_search(sampler: str, pruner: str, space: Space, problems: Problems) -> None:
+def check_search(sampler: str, pruner: str, space: Space, objectives: int, problems: Problems) -> None:
     if sampler not in SAMPLERS:
         hint = did_you_mean(sampler, SAMPLERS)
         problems.add("search.sampler", f"expected one of {list(SAMPLERS)}, found '{sampler}'{hint}")
     elif sampler == "grid" and grid_size(space) is None:
         problems.add("search.sampler", "grid needs every dimension finite: use int or choice, not uniform/loguniform")
+    elif sampler == "nsga2" and objectives < 2:
+        problems.add("search.sampler", "nsga2 needs several objective metrics, e.g. [accuracy, trainable_parameters]")
     if pruner not in PRUNERS:
         hint = did_you_mean(pruner, PRUNERS)
         problems.add("search.pruner", f"expected one of {list(PRUNERS)}, found '{pruner}'{hint}")

@@ -22,9 +22,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .single_run import prepare
     from .trainer import EpochMetrics, pick_device, train
 
+    device = pick_device(args.device)  # a wrong --device fails before the data are read
     prepared = prepare(args.config)
     run, model_path, data = prepared.spec, prepared.model_path, prepared.data
-    device = pick_device(args.device)
     console.print(
         f"[bold]{run.name}[/]: {run.task} on {len(data.train)} train / {len(data.validation)} validation"
         f"{f' / {len(data.test)} test' if data.test else ''} examples, model {run.model}, device {device}"

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from .trainer import is_better
 from .trial_record import TrialRecord
 
 
@@ -88,7 +89,7 @@ class SweepProgress(Callback):
         value = result.get("objective")
         if value is None:
             return
-        if self.best is None or (value > self.best[0] if self.mode == "max" else value < self.best[0]):
+        if is_better(value, None if self.best is None else self.best[0], self.mode):
             self.best = (value, describe(trial.config.get("trial_config", {})))
         self.refresh()
 

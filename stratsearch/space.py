@@ -215,11 +215,8 @@ def load_space(path: str | Path) -> SpaceSpec:
         if sections["budget"] is not None:
             check_epochs_fit_budget(space, sections["budget"].max_epochs, problems)
         if sections["search"] is not None:
-            check_search(sections["search"].sampler, sections["search"].pruner, space, problems)
-            if sections["search"].sampler == "nsga2" and len(objectives) < 2:
-                problems.add(
-                    "search.sampler", "nsga2 needs several objective metrics, e.g. [accuracy, trainable_parameters]"
-                )
+            search = sections["search"]
+            check_search(search.sampler, search.pruner, space, len(objectives), problems)
     for i, baseline in enumerate(sections["search"].baseline if sections["search"] else []):
         baselines.append(parse_baseline(baseline, i, task, model_dir, problems))
     if problems.items:

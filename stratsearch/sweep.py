@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,7 +53,7 @@ def run_trial(
 
     from .artifacts import save_predictions
     from .config import Objective, trial_from_space
-    from .trainer import EpochMetrics, is_better, train
+    from .trainer import EpochMetrics, train
 
     record = TrialRecord(Path(run_dir), config["optuna_number"])
     params = {k: v for k, v in config.items() if k not in ("trial_config", "optuna_number", "baseline")}
@@ -60,9 +61,8 @@ def run_trial(
     last_report: dict[str, Any] = {}
 
     def report(m: EpochMetrics) -> None:
-        value = m.validation[metric]
-        if is_better(value, best["value"], mode):
-            best.update(value=value, epoch=m.epoch)
+        if m.is_best:  # the trainer judges "best" by the same metric and mode
+            best.update(value=m.validation[metric], epoch=m.epoch)
             save_predictions(record.predictions_path("validation"), m.predictions)
         row = {"epoch": m.epoch, "train_loss": m.train_loss, "seconds": m.seconds, **m.validation}
         measures = {**m.validation, "trainable_parameters": m.trainable_parameters, "train_seconds": m.train_seconds}
@@ -156,11 +156,6 @@ def reconcile(study: Any, run_dir: Path) -> int:
         study.enqueue_trial(t.params, user_attrs=t.user_attrs)
         restarted += 1
     return restarted
-
-
-def trials_done(run_dir: Path) -> int:
-    """Trials that ended (finished, pruned, stopped or failed), from their folders."""
-    return sum(1 for status in all_statuses(run_dir) if status in FINAL)
 
 
 # --- samplers and schedulers -------------------------------------------------------------------------
@@ -278,7 +273,9 @@ def run_sweep(
         (run_dir / "space.yaml").write_text(Path(spec.file).read_text())
         study = open_study(spec, run_dir)
         restarted = reconcile(study, run_dir)
-        done = trials_done(run_dir)
+        # Trials that ended (finished, pruned, stopped or failed), from their folders.
+        ended = Counter(status for status in all_statuses(run_dir) if status in FINAL)
+        done = sum(ended.values())
         remaining = spec.budget.trials - done
         budget_s = parse_time(spec.budget.time)
         time_left = None if budget_s is None else budget_s - elapsed_so_far(run_dir)
@@ -313,9 +310,8 @@ def run_sweep(
             secondary=secondary,
         )
         resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
-        already = {s: sum(1 for r in all_statuses(run_dir) if r == s) for s in FINAL}
         progress = SweepProgress(
-            run_dir, spec.objective.metric, spec.objective.mode, spec.budget.trials, time_left, console, quiet, already
+            run_dir, spec.objective.metric, spec.objective.mode, spec.budget.trials, time_left, console, quiet, ended
         )
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
@@ -325,6 +321,7 @@ def run_sweep(
                 num_samples=remaining,
                 max_concurrent_trials=spec.resources.max_concurrent,
                 time_budget_s=time_left,
+                reuse_actors=True,  # a fresh worker per trial re-imports torch and transformers
             ),
             run_config=tune.RunConfig(
                 name="tune",

@@ -162,6 +162,7 @@ def train(
     model = build_model(model_path, data, trial).to(device)
     parts = blocks(model.backbone)
     tunable = {p for p in model.parameters() if p.requires_grad}
+    tunable_count = sum(p.numel() for p in tunable)
     optimizer = OPTIMIZERS[trial.optimizer.name].fn(
         param_groups(parts, model.head, s.layer_decay), trial.optimizer.params
     )
@@ -178,7 +179,6 @@ def train(
     history: list[EpochMetrics] = []
     best_value: float | None = None
     best_state: dict[str, torch.Tensor] = {}
-    best_val_predictions: Any = None
     step = 0
     timings = {"setup": time.perf_counter() - started, "train": 0.0, "evaluate": 0.0}
 
@@ -225,7 +225,6 @@ def train(
             # so only they are copied.
             best_value = metrics[objective.metric]
             best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p in tunable}
-            best_val_predictions = val_predictions
         record = EpochMetrics(
             epoch + 1,
             loss_sum / steps_per_epoch,
@@ -233,7 +232,7 @@ def train(
             time.perf_counter() - epoch_start,
             improved,
             val_predictions if improved else None,
-            sum(p.numel() for p in tunable),
+            tunable_count,
             timings["train"],
         )
         history.append(record)
@@ -250,9 +249,9 @@ def train(
         model=model,
         best_epoch=best_epoch,
         history=history,
-        validation_predictions=best_val_predictions,
+        validation_predictions=history[best_epoch - 1].predictions,
         test_predictions=test_predictions,
         test_metrics=test_metrics,
-        trainable_parameters=sum(p.numel() for p in tunable),
+        trainable_parameters=tunable_count,
         timings=timings,
     )
