@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from .ensemble import METHODS
 from .errors import StratsearchError
 
 # soft_wrap: messages (paths, key lists) stay on one line however narrow the terminal or pipe.
@@ -120,7 +121,71 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"best: trial {best['trial']} with validation {spec.objective.metric} {best[metric]:.4f}", markup=False
         )
     console.print(f"results: {run_dir / 'results.csv'}; Optuna study: {run_dir / 'study.db'}", markup=False)
+    if (run_dir / "ensemble" / "ensemble.json").is_file():
+        from .ensemble import read_ensemble
+
+        print_ensemble(read_ensemble(run_dir))
     return 0
+
+
+def print_ensemble(summary: dict) -> None:
+    """The ensemble table: best single vs the mean of the singles vs each method, chosen one starred."""
+    metric = summary["metric"]
+    splits = [s for s in ("validation", "test") if f"{s}_{metric}" in summary["table"][0]]
+    table = Table(title=f"ensemble of the top {len(summary['members'])} trials — {metric} ({summary['mode']})")
+    for col in ["method", "members", *splits, *(["test Δ vs best single"] if "test" in splits else []), "note"]:
+        table.add_column(col, justify="left" if col in ("method", "members", "note") else "right")
+    best_test = summary["table"][0].get(f"test_{metric}")
+    for row in summary["table"]:
+        values = [row.get(f"{s}_{metric}") for s in splits]
+        cells = ["" if v is None else f"{v:.4f}" for v in values]
+        if "test" in splits:
+            test = row.get(f"test_{metric}")
+            cells.append("" if test is None or row["method"] == "best single" else f"{test - best_test:+.4f}")
+        name = f"{row['method']} *" if row["chosen"] else row["method"]
+        table.add_row(Text(name), Text(row["members"]), *cells, Text(row.get("note") or ""))
+    console.print(table)
+    line = f"chosen: {summary['method']}"
+    if summary.get("fallback"):
+        line += f" ({summary['fallback']})"
+    console.print(line + "; `stratsearch predict` uses it", markup=False)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .ensemble import ensemble_run
+    from .run_info import read_run_info
+    from .single_run import tokenized_data
+    from .sweep import exclusive
+
+    run_dir = Path(args.run_dir)
+    info = read_run_info(run_dir)
+    with exclusive(run_dir):
+        data = tokenized_data(info.model_path, info.data, info.task)
+        summary = ensemble_run(
+            run_dir, data, info.metric, info.mode, args.top_k or info.top_k, args.method or info.method
+        )
+    print_ensemble(summary)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import predict_file
+    from .run_info import read_run_info
+
+    run_dir = Path(args.run_dir)
+    info = read_run_info(run_dir)
+    out = Path(args.out) if args.out else None
+    recipe, rows, metrics = predict_file(run_dir, Path(args.input), info, args.best, out, args.device)
+    console.print(f"{rows} predictions by the {recipe.description} → {out or 'stdout'}", markup=False)
+    if metrics:
+        console.print("on the input's labels: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), markup=False)
+    return 0
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found '{text}'")
+    return int(text)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -141,6 +206,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--node-ip-address", help="this machine's address in the cluster (127.0.0.1 for one machine)")
     r.add_argument("--quiet", action="store_true", help="log lines instead of a live table")
     r.set_defaults(fn=cmd_run)
+    e = sub.add_parser("ensemble", help="(re)build the ensemble of a run's top-k trials")
+    e.add_argument("run_dir", help="a run directory (runs/NAME)")
+    e.add_argument("--top-k", type=positive_int, help="how many of the best finished trials (default: the space's)")
+    e.add_argument("--method", choices=METHODS.names(), help="the method predict uses (default: the space's)")
+    e.set_defaults(fn=cmd_ensemble)
+    pr = sub.add_parser("predict", help="predict a file with a run's ensemble (or its best model)")
+    pr.add_argument("run_dir", help="a run directory (runs/NAME)")
+    pr.add_argument("input", help="a .jsonl, .csv or .parquet file with the run's input column(s)")
+    pr.add_argument("--best", action="store_true", help="use the single best model instead of the ensemble")
+    pr.add_argument("--out", help="write predictions here (.jsonl or .csv; default: JSON lines on stdout)")
+    pr.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    pr.set_defaults(fn=cmd_predict)
     return p
 
 

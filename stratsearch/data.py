@@ -41,13 +41,19 @@ class Split:
 
 
 @dataclass
-class Dataset:
+class Encoding:
+    """What turning model outputs into predictions needs: the task, its labels, the padding id."""
+
     task: str
     label_names: list[Any] | None  # None for regression
+    pad_id: int
+
+
+@dataclass
+class Dataset(Encoding):
     train: Split
     validation: Split
     test: Split | None
-    pad_id: int
 
     @property
     def num_outputs(self) -> int:
@@ -111,6 +117,8 @@ def text_value(file: str, line: int, row: dict, name: str) -> str:
     value = column(file, line, row, name)
     if not isinstance(value, str):
         raise DataError(file, f"expected text, found {type(value).__name__} {value!r}", line, name)
+    if not value.strip():
+        raise DataError(file, "empty text", line, name)
     return value
 
 
@@ -132,16 +140,37 @@ def class_value(file: str, line: int, row: dict, name: str) -> str | int:
     return value
 
 
-def tag_list(file: str, line: int, row: dict, spec: DataSpec) -> tuple[list[str], list[str]]:
-    tokens, tags = column(file, line, row, spec.tokens), column(file, line, row, spec.tags)
-    for name, seq in ((spec.tokens, tokens), (spec.tags, tags)):
-        if not isinstance(seq, list) or not all(isinstance(t, str) for t in seq):
-            raise DataError(file, "expected a list of strings", line, name)
-    if len(tokens) != len(tags):
-        raise DataError(file, f"{len(tokens)} tokens but {len(tags)} tags", line, spec.tags)
+def token_list(file: str, line: int, row: dict, name: str) -> list[str]:
+    tokens = column(file, line, row, name)
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DataError(file, "expected a list of strings", line, name)
     if not tokens:
-        raise DataError(file, "empty token list", line, spec.tokens)
-    return tokens, tags
+        raise DataError(file, "empty token list", line, name)
+    return tokens
+
+
+def read_input(file: str, line: int, row: dict, spec: DataSpec, task: str) -> str | list[str]:
+    """A row's model input: its text, or its word list for token classification."""
+    if task == "token-classification":
+        return token_list(file, line, row, spec.tokens)
+    return text_value(file, line, row, spec.text)
+
+
+def read_label(file: str, line: int, row: dict, spec: DataSpec, task: str, words: int) -> Any:
+    if task == "regression":
+        return float_value(file, line, row, spec.label)
+    if task == "classification":
+        return class_value(file, line, row, spec.label)
+    tags = column(file, line, row, spec.tags)
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise DataError(file, "expected a list of strings", line, spec.tags)
+    if len(tags) != words:
+        raise DataError(file, f"{words} tokens but {len(tags)} tags", line, spec.tags)
+    return tags
+
+
+def label_column(spec: DataSpec, task: str) -> str:
+    return spec.tags if task == "token-classification" else spec.label
 
 
 def read_split(path: Path, spec: DataSpec, task: str, limit: int | None = None) -> tuple[list, list, list[int]]:
@@ -152,13 +181,9 @@ def read_split(path: Path, spec: DataSpec, task: str, limit: int | None = None) 
         raise DataError(file, "split is empty")
     inputs, labels, lines = [], [], []
     for line, row in rows:
-        if task == "token-classification":
-            x, y = tag_list(file, line, row, spec)
-        else:
-            x = text_value(file, line, row, spec.text)
-            y = (float_value if task == "regression" else class_value)(file, line, row, spec.label)
+        x = read_input(file, line, row, spec, task)
         inputs.append(x)
-        labels.append(y)
+        labels.append(read_label(file, line, row, spec, task, len(x)))
         lines.append(line)
     return inputs, labels, lines
 
@@ -211,7 +236,7 @@ def load_dataset(spec: DataSpec, task: str, tokenizer: Any) -> Dataset:
         path = getattr(spec, split)
         if path is not None:
             raw[split] = read_split(Path(path), spec, task, spec.max_train_rows if split == "train" else None)
-    label_col = spec.tags if task == "token-classification" else spec.label
+    label_col = label_column(spec, task)
     index = None if task == "regression" else label_index(raw["train"][1], task, str(spec.train))
     splits = {}
     for split, (inputs, labels, lines) in raw.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import TrialConfig
+from .config import DataSpec, TrialConfig
 from .data import Dataset, load_dataset
 from .model import quiet_transformers, resolve_model_path
 from .space import SpaceSpec, load_space
@@ -19,14 +19,18 @@ class Prepared:
     data: Dataset
 
 
-def model_and_data(spec: SpaceSpec) -> tuple[Path, Dataset]:
-    """Resolve the model and read, check and tokenize every split once (for a run or a sweep)."""
+def tokenized_data(model_path: Path, data: DataSpec, task: str) -> Dataset:
+    """Read, check and tokenize every split once, with the model's tokenizer."""
     from transformers import AutoTokenizer
 
-    model_path = resolve_model_path(spec.model, spec.base_dir)
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    return model_path, load_dataset(spec.data, spec.task, tokenizer)
+    return load_dataset(data, task, AutoTokenizer.from_pretrained(model_path))
+
+
+def model_and_data(spec: SpaceSpec) -> tuple[Path, Dataset]:
+    """Resolve the model and tokenize the data (for a run or a sweep)."""
+    model_path = resolve_model_path(spec.model, spec.base_dir)
+    return model_path, tokenized_data(model_path, spec.data, spec.task)
 
 
 def prepare(config_path: str | Path) -> Prepared:

@@ -26,6 +26,7 @@ from .config import (
     trial_from_space,
 )
 from .dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
+from .ensemble import METHODS
 from .errors import ConfigError, Problem, did_you_mean
 
 
@@ -205,8 +206,12 @@ def load_space(path: str | Path) -> SpaceSpec:
             parse_time(sections["budget"].time)
         except ValueError as err:
             problems.add("budget.time", str(err))
-    if sections["ensemble"] is not None and sections["ensemble"].method not in ("greedy", "mean"):
-        problems.add("ensemble.method", f"expected 'greedy' or 'mean', found '{sections['ensemble'].method}'")
+    method = sections["ensemble"].method if sections["ensemble"] is not None else None
+    if method is not None and method not in METHODS:
+        problems.add(
+            "ensemble.method",
+            f"expected one of {METHODS.names()}, found '{method}'{did_you_mean(method, METHODS.names())}",
+        )
     space = parse_space(raw.get("space") or {}, problems)
     baselines: list[TrialConfig] = []
     if space is not None:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StratsearchError
+from .run_info import write_run_info
 from .sampling import sample
 from .space import SpaceSpec, parse_time
-from .trial_record import FINAL, TrialRecord, write_json
+from .trial_record import FINAL, TrialRecord, all_records, write_json
 
 OBJECTIVE = "objective"  # the best-so-far value of the space's objective metric, reported every epoch
 
@@ -44,14 +45,36 @@ class DefineByRun:
         return {"trial_config": config, "optuna_number": trial.number, "baseline": baseline}
 
 
+def in_top(run_dir: Path, value: float, mode: str, top_k: int) -> bool:
+    """Whether a trial ending with `value` ranks among the top k of the trials finished so far."""
+    from .trainer import is_better
+
+    finished = [r.status() for r in all_records(run_dir)]
+    ahead = sum(1 for s in finished if s.get("status") == "finished" and is_better(s.get("best_value"), value, mode))
+    return ahead < top_k
+
+
 def run_trial(
-    config: dict, *, data: Any, model_path: str, run_dir: str, task: str, metric: str, mode: str, secondary: list[str]
+    config: dict,
+    *,
+    data: Any,
+    model_path: str,
+    run_dir: str,
+    task: str,
+    metric: str,
+    mode: str,
+    secondary: list[str],
+    keep_top: int,
 ) -> None:
-    """Ray Tune function trainable: one trial of the common trainer, recorded in its own folder."""
+    """Ray Tune function trainable: one trial of the common trainer, recorded in its own folder.
+
+    A finished trial that ranks in the top `keep_top` so far saves its model for the ensemble;
+    the end of the sweep deletes those that fell out of the top since.
+    """
     import torch
     from ray import tune
 
-    from .artifacts import save_predictions
+    from .artifacts import save_model, save_predictions
     from .config import Objective, trial_from_space
     from .trainer import EpochMetrics, train
 
@@ -96,11 +119,15 @@ def run_trial(
         raise
     if result.test_predictions is not None:
         save_predictions(record.predictions_path("test"), result.test_predictions)
+    best_value = float(result.best.validation[metric])
+    if in_top(Path(run_dir), best_value, mode, keep_top):
+        manifest = {"task": task, "labels": data.label_names, "config": trial.to_dict(), "base_model": model_path}
+        save_model(record.folder, result.model, Path(model_path), manifest)
     record.finish(
         "finished",
         epochs_run=len(result.history),
         best_epoch=result.best_epoch,
-        best_value=float(result.best.validation[metric]),
+        best_value=best_value,
         test=result.test_metrics,
         trainable_parameters=result.trainable_parameters,
         train_seconds=result.timings["train"],
@@ -284,9 +311,12 @@ def run_sweep(
         if remaining <= 0 or (time_left is not None and time_left <= 0):
             console.print("budget already spent: nothing to run", markup=False)
             write_results(run_dir, spec.objective.metric)
+            if not (run_dir / "ensemble" / "ensemble.json").is_file():  # the last run stopped before it
+                finish_ensemble(spec, run_dir, model_and_data(spec)[1], console)
             return run_dir
 
         model_path, data = model_and_data(spec)
+        write_run_info(run_dir, spec, model_path, data.label_names)
         start_ray(address, node_ip_address)
         max_epochs = max_epochs_of(spec)
         baselines = [b.to_dict() for b in spec.baselines]
@@ -308,6 +338,7 @@ def run_sweep(
             metric=spec.objective.metric,
             mode=spec.objective.mode,
             secondary=secondary,
+            keep_top=spec.ensemble.top_k,
         )
         resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
         progress = SweepProgress(
@@ -340,7 +371,21 @@ def run_sweep(
             write_results(run_dir, spec.objective.metric)
             if not address:
                 ray.shutdown()
+        finish_ensemble(spec, run_dir, data, console)
     return run_dir
+
+
+def finish_ensemble(spec: SpaceSpec, run_dir: Path, data: Any, console: Any) -> None:
+    """Keep only the top-k trials' models and ensemble them (the sweep's last step)."""
+    from .ensemble import ensemble_run, keep_top_models, ranked_trials
+
+    mode, top_k = spec.objective.mode, spec.ensemble.top_k
+    keep_top_models(run_dir, mode, top_k)
+    if not ranked_trials(run_dir, mode):
+        console.print("no trial finished: no ensemble", markup=False)
+        return
+    console.print(f"ensembling the top {top_k} trials ({spec.ensemble.method})", markup=False)
+    ensemble_run(run_dir, data, spec.objective.metric, mode, top_k, spec.ensemble.method)
 
 
 def optuna_storage(run_dir: Path) -> Any:
@@ -350,6 +395,4 @@ def optuna_storage(run_dir: Path) -> Any:
 
 
 def all_statuses(run_dir: Path) -> list[str]:
-    from .trial_record import all_records
-
     return [r.status().get("status", "") for r in all_records(run_dir)]

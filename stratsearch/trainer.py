@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .config import Objective, TrialConfig
-from .data import Dataset, Split, collate, length_bucketed_batches, sorted_batches
+from .data import Dataset, Encoding, Split, collate, length_bucketed_batches, sorted_batches
 from .errors import StratsearchError, TrainingDiverged
 from .metrics import compute_metrics
 from .model import TaskModel, blocks, encoder_layers, load_backbone
@@ -97,7 +97,7 @@ def build_model(model_path: Path, data: Dataset, trial: TrialConfig) -> TaskMode
 def predict(
     model: TaskModel,
     split: Split,
-    data: Dataset,
+    data: Encoding,
     batch_size: int,
     device: torch.device,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
@@ -122,7 +122,7 @@ def predict(
 
 
 def word_probabilities(
-    probs: torch.Tensor, labels: torch.Tensor, split: Split, idx: np.ndarray, data: Dataset
+    probs: torch.Tensor, labels: torch.Tensor, split: Split, idx: np.ndarray, data: Encoding
 ) -> list[np.ndarray]:
     """Per-word class probabilities, read at each word's first sub-token.
 

@@ -176,7 +176,11 @@ MALFORMED = [
     ),
     ("search.baseline", [{"freeze_depth": 7}], "search.baseline[0].freeze_depth: 7 exceeds the model's 3 layers"),
     ("search.baseline", [{"optimizer": "lamb"}], "search.baseline[0].optimizer: unknown optimizer 'lamb'"),
-    ("ensemble.method", "vote", "ensemble.method: expected 'greedy' or 'mean', found 'vote'"),
+    (
+        "ensemble.method",
+        "greedey",
+        "ensemble.method: expected one of ['mean', 'vote', 'greedy', 'soup'], found 'greedey' (did you mean 'greedy'?)",
+    ),
     ("ensemble.top_k", 0, "ensemble.top_k: input should be greater than or equal to 1"),
     ("resources.gpus_per_trial", -1, "resources.gpus_per_trial: input should be greater than or equal to 0"),
     ("spaces", {}, "spaces: unknown key (did you mean 'space'?)"),
