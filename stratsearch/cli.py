@@ -134,7 +134,9 @@ def print_ensemble(summary: dict) -> None:
     splits = [s for s in ("validation", "test") if f"{s}_{metric}" in summary["table"][0]]
     table = Table(title=f"ensemble of the top {len(summary['members'])} trials — {metric} ({summary['mode']})")
     for col in ["method", "members", *splits, *(["test Δ vs best single"] if "test" in splits else []), "note"]:
-        table.add_column(col, justify="left" if col in ("method", "members", "note") else "right")
+        table.add_column(
+            col, justify="left" if col in ("method", "members", "note") else "right", no_wrap=col != "note"
+        )
     best_test = summary["table"][0].get(f"test_{metric}")
     for row in summary["table"]:
         values = [row.get(f"{s}_{metric}") for s in splits]

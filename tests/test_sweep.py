@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +78,10 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     # running again does nothing: the budget is spent
     assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
     assert len(pd.read_csv(run_dir / "results.csv")) == 4
+    # ... except build the ensemble, if the last run stopped before it
+    shutil.rmtree(run_dir / "ensemble")
+    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    assert (run_dir / "ensemble" / "ensemble.json").is_file()
 
 
 def test_multi_objective_sweep_with_nsga2(make_config, tmp_path: Path) -> None:
