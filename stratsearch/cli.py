@@ -125,6 +125,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .ensemble import read_ensemble
 
         print_ensemble(read_ensemble(run_dir))
+    if len(frame):
+        from .report.build import write_report
+
+        html, _ = write_report(run_dir, Path(args.reports_dir) / f"{spec.name}.html")
+        console.print(f"report: {html}", markup=False)
     return 0
 
 
@@ -170,6 +175,22 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report.build import write_report
+
+    html, md = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
+    console.print(f"report: {html} (and {md})", markup=False)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .report.build import write_compare
+
+    html, md = write_compare([Path(d) for d in args.run_dirs], Path(args.out) if args.out else None)
+    console.print(f"comparison: {html} (and {md})", markup=False)
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .inference import predict_file
     from .run_info import read_run_info
@@ -207,12 +228,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--address", help="attach to a Ray cluster: 'auto' or ray://host:port (default: embedded Ray)")
     r.add_argument("--node-ip-address", help="this machine's address in the cluster (127.0.0.1 for one machine)")
     r.add_argument("--quiet", action="store_true", help="log lines instead of a live table")
+    r.add_argument("--reports-dir", default="reports", help="where the report is written (default: reports/)")
     r.set_defaults(fn=cmd_run)
     e = sub.add_parser("ensemble", help="(re)build the ensemble of a run's top-k trials")
     e.add_argument("run_dir", help="a run directory (runs/NAME)")
     e.add_argument("--top-k", type=positive_int, help="how many of the best finished trials (default: the space's)")
     e.add_argument("--method", choices=METHODS.names(), help="the method predict uses (default: the space's)")
     e.set_defaults(fn=cmd_ensemble)
+    rp = sub.add_parser("report", help="(re)build the comparison report of a run (HTML and Markdown)")
+    rp.add_argument("run_dir", help="a run directory (runs/NAME)")
+    rp.add_argument("--out", help="the HTML file to write; the .md twin goes beside it (default: reports/NAME.html)")
+    rp.set_defaults(fn=cmd_report)
+    cp = sub.add_parser("compare", help="leaderboards and findings of several runs side by side")
+    cp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (runs/NAME)")
+    cp.add_argument("--out", help="the HTML file to write (default: reports/compare-A-vs-B.html)")
+    cp.set_defaults(fn=cmd_compare)
     pr = sub.add_parser("predict", help="predict a file with a run's ensemble (or its best model)")
     pr.add_argument("run_dir", help="a run directory (runs/NAME)")
     pr.add_argument("input", help="a .jsonl, .csv or .parquet file with the run's input column(s)")

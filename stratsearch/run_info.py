@@ -6,14 +6,17 @@ the run directory, wherever the space.yaml has gone since.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import DataSpec
 from .errors import StratsearchError
 from .space import SpaceSpec
 from .trial_record import write_json
+
+if TYPE_CHECKING:
+    from .data import Dataset
 
 
 @dataclass(frozen=True)
@@ -27,21 +30,30 @@ class RunInfo:
     labels: list[Any] | None
     top_k: int
     method: str
+    model: str = ""  # as the space names it, e.g. minilm-l6
+    sizes: dict[str, int] = field(default_factory=dict)  # examples per split
+    budget: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
 
 
-def write_run_info(run_dir: Path, spec: SpaceSpec, model_path: Path, labels: list[Any] | None) -> None:
+def write_run_info(run_dir: Path, spec: SpaceSpec, model_path: Path, data: Dataset) -> None:
+    splits = {"train": data.train, "validation": data.validation, "test": data.test}
     write_json(
         run_dir / "run.json",
         {
             "name": spec.name,
             "task": spec.task,
+            "model": spec.model,
             "model_path": str(model_path),
             "data": spec.data.model_dump(mode="json"),
+            "sizes": {name: len(split) for name, split in splits.items() if split is not None},
             "metric": spec.objective.metric,
             "mode": spec.objective.mode,
-            "labels": labels,
+            "labels": data.label_names,
             "top_k": spec.ensemble.top_k,
             "method": spec.ensemble.method,
+            "budget": spec.budget.model_dump(),
+            "search": spec.search.model_dump(exclude={"baseline"}),
         },
     )
 

@@ -316,7 +316,7 @@ def run_sweep(
             return run_dir
 
         model_path, data = model_and_data(spec)
-        write_run_info(run_dir, spec, model_path, data.label_names)
+        write_run_info(run_dir, spec, model_path, data)
         start_ray(address, node_ip_address)
         max_epochs = max_epochs_of(spec)
         baselines = [b.to_dict() for b in spec.baselines]

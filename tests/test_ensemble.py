@@ -44,7 +44,20 @@ def run_sweep(make_config, tmp_path: Path, task: str, trials: int, top_k: int) -
     )
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--reports-dir",
+                str(tmp_path / "reports"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return tmp_path / "runs" / config["name"]
 
 

@@ -55,7 +55,9 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     diverging = {"optimizer": {"sgd": {"lr": 1.0e12, "momentum": 0.0}}, "grad_clip": 0.0, "schedule": "constant"}
     path = sweep_space(make_config, tmp_path, trials=4, baseline=[diverging])
     runs = tmp_path / "runs"
-    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    assert (
+        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
+    )
     run_dir = runs / "tiny-sweep"
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4
@@ -76,11 +78,15 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     assert len(study.trials) == 4
     assert "optimizer.adamw.lr" in study.trials[1].params
     # running again does nothing: the budget is spent
-    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    assert (
+        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
+    )
     assert len(pd.read_csv(run_dir / "results.csv")) == 4
     # ... except build the ensemble, if the last run stopped before it
     shutil.rmtree(run_dir / "ensemble")
-    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    assert (
+        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
+    )
     assert (run_dir / "ensemble" / "ensemble.json").is_file()
 
 
@@ -91,7 +97,9 @@ def test_multi_objective_sweep_with_nsga2(make_config, tmp_path: Path) -> None:
     config["search"]["sampler"] = "nsga2"
     path.write_text(yaml.safe_dump(config))
     runs = tmp_path / "runs"
-    assert main(["run", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    assert (
+        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
+    )
     study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{runs / 'tiny-sweep' / 'study.db'}")
     assert len(study.directions) == 2
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -107,13 +115,27 @@ def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, c
     path = sweep_space(make_config, tmp_path, trials=1)
     runs = tmp_path / "runs"
     with exclusive(runs / "tiny-sweep"):
-        assert main(["run", str(path), "--runs-dir", str(runs)]) == 2
+        assert main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports")]) == 2
     assert "is in use by another `stratsearch run`" in capsys.readouterr().err
 
 
 def test_no_cluster_at_address_exits_2(make_config, tmp_path: Path, capsys) -> None:
     path = sweep_space(make_config, tmp_path, trials=1)
-    assert main(["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--address", "auto"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--reports-dir",
+                str(tmp_path / "reports"),
+                "--address",
+                "auto",
+            ]
+        )
+        == 2
+    )
     assert "--address auto: cannot attach to a Ray cluster" in capsys.readouterr().err
 
 
@@ -126,7 +148,18 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(make_config, tmp
     path = sweep_space(make_config, tmp_path, trials=trials)
     runs = tmp_path / "runs"
     run_dir = runs / "tiny-sweep"
-    command = [sys.executable, "-m", "stratsearch", "run", str(path), "--runs-dir", str(runs), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "stratsearch",
+        "run",
+        str(path),
+        "--runs-dir",
+        str(runs),
+        "--reports-dir",
+        str(runs.parent / "reports"),
+        "--quiet",
+    ]
     # Own process group, so SIGKILL takes the driver and the Ray processes it started.
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
@@ -178,6 +211,8 @@ def test_sweep_on_an_existing_ray_cluster(make_config, tmp_path: Path) -> None:
             str(path),
             "--runs-dir",
             str(runs),
+            "--reports-dir",
+            str(tmp_path / "reports"),
             "--quiet",
             "--address",
             "auto",

@@ -1,0 +1,179 @@
+"""Putting a report together: `report_document` for one run, `compare_document` for several."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .describe import describe
+from .document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
+from .findings import Finding, findings, pruning_findings
+from .importance import Importance, param_importance
+from .plots import dimension_plot, importance_plot, learning_curves_plot, search_progress_plot
+from .view import RunView, load_run
+
+LEADERBOARD_SIZE = 10
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def minutes(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def facts(view: RunView) -> list[tuple[str, str]]:
+    """The summary, as (what, value) pairs."""
+    info, metric = view.info, view.metric
+    counts = {s: sum(t.status == s for t in view.trials) for s in ("finished", "pruned", "stopped", "failed")}
+    sizes = ", ".join(f"{n:,} {split}" for split, n in info.sizes.items())
+    budget = info.budget
+    used = f"{len(view.trials)} of {budget.get('trials', '?')} trials"
+    if view.elapsed_s is not None:
+        used += f", {minutes(view.elapsed_s)}" + (f" of {budget['time']}" if budget.get("time") else "")
+    rows = [
+        ("data", f"{info.task}; {sizes or 'sizes not recorded'} ({Path(str(info.data.train)).parent.name})"),
+        ("model", info.model or str(info.model_path)),
+        ("objective", f"{info.mode} validation {metric}"),
+        ("search", f"{info.search.get('sampler', '?')} sampler, {info.search.get('pruner', '?')} pruner"),
+        ("budget used", used),
+        ("trials", ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"),
+    ]
+    pruning = pruning_findings(view)
+    if pruning:
+        rows.append(("compute saved by pruning", pruning[0].text))
+    ranked = view.ranked()
+    if ranked:
+        best = ranked[0]
+        rows.append(("best trial", f"{best.number}: validation {fmt(best.value)}, test {fmt(best.test) or 'n/a'}"))
+    baseline = view.baseline()
+    if baseline is not None and ranked:
+        gain = ranked[0].value - baseline.value
+        rows.append(
+            (
+                "baseline",
+                f"trial {baseline.number}: validation {fmt(baseline.value)}, test {fmt(baseline.test) or 'n/a'};"
+                f" best − baseline = {gain:+.4f} on validation",
+            )
+        )
+    if view.ensemble:
+        chosen = next(r for r in view.ensemble["table"] if r["chosen"])
+        single = view.ensemble["table"][0]
+        split = "test" if f"test_{metric}" in chosen else "validation"
+        gain = chosen[f"{split}_{metric}"] - single[f"{split}_{metric}"]
+        figure = fmt(chosen[f"{split}_{metric}"])
+        top = len(view.ensemble["members"])
+        rows.append(
+            ("ensemble", f"{chosen['method']} of the top {top}: {split} {figure}, {gain:+.4f} vs the best single")
+        )
+    return rows
+
+
+def leaderboard(view: RunView, size: int = LEADERBOARD_SIZE) -> Table:
+    rows = []
+    for rank, t in enumerate(view.ranked()[:size], start=1):
+        best_epoch = t.curve.index(t.value) + 1 if t.value in t.curve else ""
+        rows.append(
+            [
+                str(rank),
+                str(t.number) + (" (baseline)" if t.baseline is not None else ""),
+                describe(t.config, view.info.task),
+                t.status,
+                fmt(t.value),
+                fmt(t.test),
+                f"{best_epoch}/{t.epochs_run}",
+                minutes(t.wall_s),
+                f"{t.trainable:,}" if t.trainable else "",
+            ]
+        )
+    header = ["#", "trial", "strategy", "status", f"val {view.metric}", f"test {view.metric}", "epoch best/run"]
+    return Table([*header, "time", "trainable params"], rows, numeric={0, 4, 5, 6, 7, 8})
+
+
+def ensemble_table(view: RunView) -> Table:
+    metric = view.metric
+    rows = []
+    for row in view.ensemble["table"]:
+        rows.append(
+            [
+                row["method"] + (" (chosen)" if row["chosen"] else ""),
+                row["members"],
+                fmt(row.get(f"validation_{metric}")),
+                fmt(row.get(f"test_{metric}")),
+                row.get("note") or "",
+            ]
+        )
+    return Table(["method", "members", f"val {metric}", f"test {metric}", "note"], rows, numeric={2, 3})
+
+
+def bullets(items: list[Finding]) -> Bullets:
+    return Bullets([(f.text, f.evidence) for f in items])
+
+
+def mattered(view: RunView, importance: Importance) -> list:
+    blocks: list = [Paragraph(f"Parameter importance: {importance.note}.")]
+    if importance.values:
+        table = Table(["dimension", "importance"], [[k, f"{v:.3f}"] for k, v in importance.values.items()], {1})
+        blocks += [table, Figure("importance", importance_plot(importance.values), "fANOVA importance")]
+    order = list(importance.values) + [d for d in view.dims if d not in importance.values]
+    for i, name in enumerate(order):
+        if any(name in t.params for t in view.scored()):
+            caption = f"validation {view.metric} against {name}"
+            blocks.append(Figure(f"dimension-{i}", dimension_plot(view, name), caption))
+    return blocks
+
+
+def report_document(view: RunView) -> Document:
+    importance = param_importance(view)
+    sections = [
+        Section("Summary", [Table(["", ""], [[k, v] for k, v in facts(view)])]),
+        Section("Findings", [bullets(findings(view, importance.values))]),
+        Section("Leaderboard", [leaderboard(view)]),
+        Section("What mattered", mattered(view, importance)),
+    ]
+    if view.scored():
+        sections.append(
+            Section(
+                "How the search went",
+                [
+                    Figure("progress", search_progress_plot(view), "best so far, by trial number and by time"),
+                    Figure("learning-curves", learning_curves_plot(view), "learning curves: top trials and pruned"),
+                ],
+            )
+        )
+    if view.ensemble:
+        sections.append(Section("Ensemble", [ensemble_table(view)]))
+    failed = [t for t in view.trials if t.status == "failed"]
+    if failed:
+        sections.append(
+            Section("Failed trials", [Table(["trial", "reason"], [[str(t.number), t.reason or ""] for t in failed])])
+        )
+    subtitle = f"stratsearch report of {view.run_dir}"
+    return Document(f"{view.info.name}: which fine-tuning strategy won", subtitle, sections)
+
+
+def compare_document(views: list[RunView]) -> Document:
+    names = [v.info.name for v in views]
+    facts_by_run = [dict(facts(v)) for v in views]
+    keys = list(dict.fromkeys(k for f in facts_by_run for k in f))
+    summary = Table(["", *names], [[k, *(f.get(k, "") for f in facts_by_run)] for k in keys])
+    sections = [
+        Section("Summary", [summary]),
+        Section("Leaderboards", [Columns([(v.info.name, [leaderboard(v, 5)]) for v in views])]),
+        Section(
+            "Findings",
+            [Columns([(v.info.name, [bullets(findings(v, param_importance(v).values))]) for v in views])],
+        ),
+    ]
+    return Document(f"Comparing {', '.join(names)}", "stratsearch compare", sections)
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> tuple[Path, Path]:
+    view = load_run(run_dir)
+    return write(report_document(view), out or Path("reports") / f"{view.info.name}.html")
+
+
+def write_compare(run_dirs: list[Path], out: Path | None = None) -> tuple[Path, Path]:
+    views = [load_run(d) for d in run_dirs]
+    default = Path("reports") / ("compare-" + "-vs-".join(v.info.name for v in views) + ".html")
+    return write(compare_document(views), out or default)

@@ -1,0 +1,201 @@
+"""Findings: short statements computed from a run, each with the trials that are its evidence.
+
+Every number comes from the run's trials. A difference between groups of trials is called real
+only when Welch's t-test gives p < 0.05; otherwise the statement says it is within noise.
+Values in [0, 1] (accuracy, F1, correlations) are spoken of in points (×100).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..ensemble import METHODS
+from .describe import describe, number
+from .view import RunView
+
+ALPHA = 0.05
+UNIT_METRICS = {"accuracy", "macro_f1", "f1", "precision", "recall", "pearson", "spearman"}
+
+
+@dataclass
+class Finding:
+    text: str
+    evidence: str  # the trials it rests on
+
+
+def amount(view: RunView, diff: float) -> str:
+    """A difference in the objective: points for metrics in [0, 1], raw otherwise."""
+    if view.metric in UNIT_METRICS:
+        return f"{abs(diff) * 100:.1f} points"
+    return f"{abs(diff):.4g}"
+
+
+def welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Welch's t-test p-value; NaN when a group has fewer than two trials or neither varies."""
+    from scipy.stats import ttest_ind
+
+    if len(a) < 2 or len(b) < 2 or max(np.ptp(a), np.ptp(b)) < 1e-9:
+        return float("nan")
+    return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
+
+
+def trial_list(frame: pd.DataFrame) -> str:
+    return ", ".join(str(n) for n in frame["trial"])
+
+
+Group = tuple[str, pd.DataFrame]  # (label, its trials)
+
+
+def compare(view: RunView, name: str, a: Group, b: Group, tries: int) -> Finding:
+    """Group a against group b on the objective: a difference, or within noise. `tries` is how
+    many comparisons were made to pick these two groups (Bonferroni: p is multiplied by it)."""
+    (label_a, group_a), (label_b, group_b) = a, b
+    va, vb = group_a["value"].to_numpy(float), group_b["value"].to_numpy(float)
+    diff = va.mean() - vb.mean()
+    p = welch_p(va, vb)
+    p = p if np.isnan(p) else min(1.0, p * tries)
+    test = "too few trials for a test" if np.isnan(p) else f"Welch p = {p:.2g}"
+    if tries > 1 and not np.isnan(p):
+        test += f", Bonferroni-adjusted for {tries} comparisons"
+    stats = f"{va.mean():.4f} over {trials(len(va))} vs {vb.mean():.4f} over {len(vb)}; {test}"
+    evidence = f"trials {trial_list(group_a)} vs {trial_list(group_b)}"
+    if p < ALPHA and diff != 0:
+        direction = "higher" if diff > 0 else "lower"
+        text = f"{label_a} scored {amount(view, diff)} {direction} {view.metric} than {label_b} on average ({stats})."
+        return Finding(text, evidence)
+    text = f"{name}: {label_a} and {label_b} are within noise here ({amount(view, diff)} apart; {stats})."
+    return Finding(text, evidence)
+
+
+def shown(value: Any) -> str:
+    return number(value) if isinstance(value, float) else str(value)
+
+
+def dimension_finding(view: RunView, frame: pd.DataFrame, name: str) -> Finding | None:
+    """Choices: the best group against the worst. Ordered values: the split x ≥ t vs x < t with
+    the largest gap (at least two trials a side)."""
+    from optuna.distributions import CategoricalDistribution
+
+    rows = frame.dropna(subset=[name])
+    if rows[name].nunique() < 2:
+        return None
+    if isinstance(view.dims[name], CategoricalDistribution) or rows[name].nunique() == 2:
+        groups = dict(iter(rows.groupby(name)))
+        order = sorted(groups, key=lambda v: groups[v]["value"].mean(), reverse=view.info.mode == "max")
+        top, bottom = order[0], order[-1]
+        pairs = len(groups) * (len(groups) - 1) // 2
+        return compare(
+            view, name, (f"{name} = {shown(top)}", groups[top]), (f"{name} = {shown(bottom)}", groups[bottom]), pairs
+        )
+    splits = []
+    for t in sorted(rows[name].unique())[1:]:
+        hi, lo = rows[rows[name] >= t], rows[rows[name] < t]
+        if len(hi) >= 2 and len(lo) >= 2:
+            splits.append((abs(hi["value"].mean() - lo["value"].mean()), t, hi, lo))
+    if not splits:
+        return None
+    _, t, hi, lo = max(splits, key=lambda split: split[0])
+    return compare(view, name, (f"{name} ≥ {shown(t)}", hi), (f"{name} < {shown(t)}", lo), len(splits))
+
+
+def findings(view: RunView, importance: dict[str, float] | None = None) -> list[Finding]:
+    out: list[Finding] = []
+    ranked = view.ranked()
+    if not ranked:
+        return [Finding("No trial reached a validation score, so there is nothing to compare.", "")]
+    best = ranked[0]
+    test = f"; test {view.metric} {best.test:.4f}" if best.test is not None else ""
+    out.append(
+        Finding(
+            f"The best strategy was trial {best.number} ({describe(best.config, view.info.task)}):"
+            f" validation {view.metric} {best.value:.4f}{test}.",
+            f"trial {best.number}, ranked over {len(ranked)} scored trials",
+        )
+    )
+    baseline = view.baseline()
+    if baseline is not None and baseline is not best:
+        diff = best.value - baseline.value
+        gain = "better" if view.better(best.value, baseline.value) else "worse"
+        on_test = ""
+        if best.test is not None and baseline.test is not None:
+            test_gain = "better" if view.better(best.test, baseline.test) else "worse"
+            on_test = f"; on test {amount(view, best.test - baseline.test)} {test_gain}"
+            on_test += f" ({best.test:.4f} vs {baseline.test:.4f})"
+        out.append(
+            Finding(
+                f"It was {amount(view, diff)} of {view.metric} {gain} than the baseline (trial {baseline.number},"
+                f" {describe(baseline.config, view.info.task)}) on validation"
+                f" ({best.value:.4f} vs {baseline.value:.4f}){on_test}.",
+                f"trials {best.number} and {baseline.number}",
+            )
+        )
+    elif baseline is not None:
+        out.append(Finding(f"No searched strategy beat the baseline (trial {baseline.number}).", ""))
+    frame = view.frame()
+    order = list(importance or {}) + [d for d in view.dims if d not in (importance or {})]
+    for name in order:
+        finding = dimension_finding(view, frame, name)
+        if finding is not None:
+            out.append(finding)
+    out += pruning_findings(view) + ensemble_findings(view) + failure_findings(view)
+    return out
+
+
+def pruning_findings(view: RunView) -> list[Finding]:
+    stopped = [t for t in view.trials if t.status in ("pruned", "stopped")]
+    if not stopped:
+        return []
+    planned = sum(t.epochs_planned for t in view.scored())
+    run = sum(t.epochs_run for t in view.scored())
+    saved_s = sum((t.wall_s or 0) / max(t.epochs_run, 1) * (t.epochs_planned - t.epochs_run) for t in stopped)
+    return [
+        Finding(
+            f"Pruning stopped {len(stopped)} of {len(view.scored())} trials early: they ran {run} of the"
+            f" {planned} epochs planned ({1 - run / planned:.0%} saved), about {saved_s / 60:.1f} minutes of"
+            " training at those trials' own pace.",
+            f"trials {', '.join(str(t.number) for t in stopped)}",
+        )
+    ]
+
+
+def ensemble_findings(view: RunView) -> list[Finding]:
+    ensemble = view.ensemble
+    if not ensemble:
+        return []
+    metric = view.metric
+    rows = {r["method"]: r for r in ensemble["table"]}
+    split = "test" if f"test_{metric}" in rows["best single"] else "validation"
+    chosen = next(r for r in ensemble["table"] if r["chosen"])
+    single = rows["best single"][f"{split}_{metric}"]
+    diff = chosen[f"{split}_{metric}"] - single
+    methods = [r for r in ensemble["table"] if f"validation_{metric}" in r and r["method"] in METHODS]
+    sign = 1 if view.info.mode == "max" else -1
+    top = max(methods, key=lambda r: sign * r[f"validation_{metric}"])
+    text = (
+        f"The {chosen['method']} ensemble of the top {len(ensemble['members'])} scored"
+        f" {chosen[f'{split}_{metric}']:.4f} {metric} on {split}, {diff:+.4f} against the best single model"
+        f" ({single:.4f})."
+    )
+    if sign * top[f"validation_{metric}"] > sign * chosen[f"validation_{metric}"]:
+        text += f" On validation the best method was {top['method']} ({top[f'validation_{metric}']:.4f})."
+    return [Finding(text, f"trials {', '.join(str(m) for m in ensemble['members'])}")]
+
+
+def failure_findings(view: RunView) -> list[Finding]:
+    failed = [t for t in view.trials if t.status == "failed"]
+    if not failed:
+        return []
+    kinds: dict[str, int] = {}
+    for t in failed:
+        kind = (t.reason or "unknown").split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    summary = ", ".join(f"{k} ({n})" for k, n in kinds.items())
+    return [Finding(f"{len(failed)} trial(s) failed: {summary}.", f"trials {', '.join(str(t.number) for t in failed)}")]

@@ -1,0 +1,132 @@
+"""The report's figures, drawn with matplotlib (Agg, no display) and returned as PNG bytes.
+
+Colours say how a trial ended: finished trials solid, pruned ones faded, the baseline marked.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from .view import RunView, TrialView
+
+STATUS_STYLE = {"finished": ("#1f77b4", 1.0), "pruned": ("#7f7f7f", 0.6), "stopped": ("#bcbd22", 0.6)}
+
+
+def figure(width: float = 5.0, height: float = 3.2, ncols: int = 1) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+
+
+def png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def mark(ax: Any, trials: list[TrialView], xs: list[Any], ys: list[float]) -> None:
+    """Scatter points coloured by status; baselines as black-edged diamonds."""
+    for status, (colour, alpha) in STATUS_STYLE.items():
+        picked = [i for i, t in enumerate(trials) if t.status == status]
+        if picked:
+            ax.scatter([xs[i] for i in picked], [ys[i] for i in picked], c=colour, alpha=alpha, label=status, s=28)
+    base = [i for i, t in enumerate(trials) if t.baseline is not None]
+    if base:
+        ax.scatter(
+            [xs[i] for i in base],
+            [ys[i] for i in base],
+            marker="D",
+            facecolors="none",
+            edgecolors="black",
+            s=60,
+            label="baseline",
+        )
+
+
+def dimension_plot(view: RunView, name: str) -> bytes:
+    """Objective against one dimension: a jittered strip per value for choices, a scatter for ranges."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    trials = [t for t in view.scored() if name in t.params]
+    dist = view.dims[name]
+    fig, axes = figure()
+    ax = axes[0][0]
+    ys = [t.value for t in trials]
+    if isinstance(dist, CategoricalDistribution):
+        labels = [str(c) for c in dist.choices]
+        rng = np.random.default_rng(0)
+        xs = [labels.index(str(t.params[name])) + rng.uniform(-0.12, 0.12) for t in trials]
+        for i, label in enumerate(labels):
+            values = [y for t, y in zip(trials, ys, strict=True) if str(t.params[name]) == label]
+            if values:
+                ax.hlines(np.mean(values), i - 0.3, i + 0.3, colors="black", linewidth=1)
+        ax.set_xticks(range(len(labels)), labels)
+    else:
+        xs = [t.params[name] for t in trials]
+        if isinstance(dist, FloatDistribution | IntDistribution) and dist.log:
+            ax.set_xscale("log")
+    mark(ax, trials, xs, ys)
+    ax.set_xlabel(name)
+    ax.set_ylabel(f"validation {view.metric}")
+    ax.legend(fontsize=7, loc="best")
+    return png(fig)
+
+
+def importance_plot(importances: dict[str, float]) -> bytes:
+    names = list(importances)[::-1]
+    fig, axes = figure(height=0.4 * len(names) + 1.2)
+    ax = axes[0][0]
+    ax.barh(names, [importances[n] for n in names], color="#1f77b4")
+    ax.set_xlabel("importance (fANOVA)")
+    return png(fig)
+
+
+def search_progress_plot(view: RunView) -> bytes:
+    """Best validation value so far, against trial number and against wall-clock time."""
+    trials = sorted(view.scored(), key=lambda t: t.number)
+    fig, axes = figure(ncols=2)
+    sign = 1 if view.info.mode == "max" else -1
+    for ax, order, label in (
+        (axes[0][0], trials, "trial number"),
+        (axes[0][1], sorted(trials, key=lambda t: (t.started or 0) + (t.wall_s or 0)), "minutes since the start"),
+    ):
+        start = min((t.started or 0) for t in trials)
+        xs = (
+            [t.number for t in order]
+            if label == "trial number"
+            else [((t.started or 0) + (t.wall_s or 0) - start) / 60 for t in order]
+        )
+        ys = [t.value for t in order]
+        best = list(np.maximum.accumulate(np.array(ys) * sign) * sign)
+        mark(ax, order, xs, ys)
+        ax.step(xs, best, where="post", color="#d62728", label="best so far")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"validation {view.metric}")
+        ax.legend(fontsize=7, loc="best")
+    return png(fig)
+
+
+def learning_curves_plot(view: RunView, top: int = 5) -> bytes:
+    """Validation objective per epoch: the top trials in colour, pruned ones in grey."""
+    fig, axes = figure(width=6.0)
+    ax = axes[0][0]
+    for t in view.trials:
+        if t.status in ("pruned", "stopped") and t.curve:
+            ax.plot(range(1, len(t.curve) + 1), t.curve, color="#7f7f7f", alpha=0.5, marker=".", linewidth=1)
+    for t in view.ranked()[:top]:
+        ax.plot(range(1, len(t.curve) + 1), t.curve, marker="o", linewidth=1.5, label=f"trial {t.number}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {view.metric}")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=7, loc="best", title="grey: pruned", title_fontsize=7)
+    return png(fig)

@@ -1,0 +1,195 @@
+"""The comparison report, built from synthetic run directories whose trials have known values:
+freeze depth is made to matter (each frozen layer costs 5 points), the rest is noise."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import create_trial
+
+from stratsearch.cli import main
+from stratsearch.report.build import leaderboard, report_document
+from stratsearch.report.document import to_html
+from stratsearch.report.findings import findings
+from stratsearch.report.importance import param_importance
+from stratsearch.report.view import load_run
+from stratsearch.trial_record import TrialRecord, write_json
+
+DIMS = {
+    "freeze_depth": IntDistribution(0, 6),
+    "optimizer.adamw.lr": FloatDistribution(1e-5, 1e-3, log=True),
+    "schedule": CategoricalDistribution(["linear", "cosine"]),
+}
+
+
+def config_of(params: dict) -> dict:
+    return {
+        "epochs": 3,
+        "freeze_depth": params["freeze_depth"],
+        "optimizer": {"adamw": {"lr": params["optimizer.adamw.lr"]}},
+        "schedule": {params["schedule"]: {}},
+        "head": {"hidden": 0, "pooling": "cls"},
+        "loss": {"cross_entropy": {}},
+    }
+
+
+def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0) -> Path:
+    """A run directory as a sweep leaves it: run.json, study.db, trial folders, an ensemble."""
+    rng = random.Random(seed)
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    write_json(
+        run_dir / "run.json",
+        {
+            "name": name,
+            "task": "classification",
+            "model": "minilm-l6",
+            "model_path": "/nonexistent/model",
+            "data": {"train": "/data/train.jsonl", "validation": "/data/validation.jsonl"},
+            "sizes": {"train": 500, "validation": 200, "test": 200},
+            "metric": "accuracy",
+            "mode": "max",
+            "labels": ["neg", "pos"],
+            "top_k": 3,
+            "method": "greedy",
+            "budget": {"trials": trials, "time": "1h"},
+            "search": {"sampler": "random", "pruner": "asha"},
+        },
+    )
+    write_json(run_dir / "sweep.json", {"elapsed_s": 1800.0})
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}", direction="maximize")
+    baseline = {"freeze_depth": 0, "optimizer.adamw.lr": 5e-5, "schedule": "linear"}
+    for number in range(trials):
+        is_baseline = number == 0
+        params = (
+            baseline
+            if is_baseline
+            else {
+                "freeze_depth": rng.randint(0, 6),
+                "optimizer.adamw.lr": math.exp(rng.uniform(math.log(1e-5), math.log(1e-3))),
+                "schedule": rng.choice(["linear", "cosine"]),
+            }
+        )
+        value = 0.90 - 0.05 * params["freeze_depth"] + rng.uniform(-0.01, 0.01)
+        pruned = not is_baseline and number % 3 == 0
+        failed = number == trials - 1
+        study.add_trial(
+            create_trial(
+                params={} if is_baseline else params,
+                distributions={} if is_baseline else DIMS,
+                value=None if failed else value,
+                state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE,
+                user_attrs={"baseline": 0} if is_baseline else {},
+            )
+        )
+        record = TrialRecord(run_dir, number)
+        record.start(config_of(params), {} if is_baseline else params, 0 if is_baseline else None)
+        if failed:
+            record.finish("failed", reason="out of memory: CUDA out of memory")
+            continue
+        epochs = 1 if pruned else 3
+        curve = [value - 0.02 * (epochs - e) for e in range(1, epochs + 1)]
+        for epoch, v in enumerate(curve, start=1):
+            record.epoch({"epoch": epoch, "train_loss": 0.5, "seconds": 10.0, "accuracy": v}, v, epoch, [v])
+        extra = {} if pruned else {"test": {"accuracy": value - 0.01}, "best_value": value}
+        record.finish(
+            "pruned" if pruned else "finished", trainable_parameters=1000 * (7 - params["freeze_depth"]), **extra
+        )
+    return run_dir
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return synthetic_run(tmp_path / "runs", "synthetic")
+
+
+def test_leaderboard_is_ordered_by_validation_value(run_dir: Path) -> None:
+    view = load_run(run_dir)
+    values = {t.number: t.value for t in view.scored()}
+    expected = sorted(values, key=lambda n: -values[n])[:10]
+    rows = leaderboard(view).rows
+    assert [int(row[1].split()[0]) for row in rows] == expected
+    assert rows[0][2].startswith("AdamW") and "freeze 0" in rows[0][2]
+    assert rows[0][4] == f"{values[expected[0]]:.4f}"
+
+
+def test_the_dimension_made_to_matter_ranks_first_and_is_found(run_dir: Path) -> None:
+    view = load_run(run_dir)
+    importance = param_importance(view)
+    assert next(iter(importance.values)) == "freeze_depth"
+    assert importance.values["freeze_depth"] > 0.5
+    texts = [f.text for f in findings(view, importance.values)]
+    freeze = next(t for t in texts if t.startswith("freeze_depth"))
+    assert re.match(r"freeze_depth ≥ \d scored [\d.]+ points lower accuracy than freeze_depth < \d on average", freeze)
+    schedule = next(t for t in texts if t.startswith("schedule"))
+    assert "within noise" in schedule
+    assert any("1 trial(s) failed: out of memory (1)" in t for t in texts)
+    assert any(t.startswith("Pruning stopped 6 of 19 trials early") for t in texts)
+
+
+def test_report_files_are_self_contained_and_twinned(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "synthetic.html"
+    assert main(["report", str(run_dir), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "data:image/png;base64," in html
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)  # nothing fetched from a network
+    assert "<script" not in html
+    md = out.with_suffix(".md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert images and all((out.parent / image).is_file() for image in images)
+    for section in ("Summary", "Findings", "Leaderboard", "What mattered", "How the search went", "Failed trials"):
+        assert f"<h2>{section}</h2>" in html and f"## {section}" in md
+
+
+def test_compare_sets_runs_side_by_side(tmp_path: Path) -> None:
+    a = synthetic_run(tmp_path / "runs", "first", seed=1)
+    b = synthetic_run(tmp_path / "runs", "second", trials=12, seed=2)
+    out = tmp_path / "reports" / "cmp.html"
+    assert main(["compare", str(a), str(b), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "<h3>first</h3>" in html and "<h3>second</h3>" in html
+    assert "12 of 12 trials" in html and "20 of 20 trials" in html
+
+
+def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+CHECK_PAGE = """
+<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push(e.message || ("failed to load " + e.target.src)), true);
+const consoleError = console.error;
+console.error = (...args) => { window.__errors.push(args.join(" ")); consoleError(...args); };
+window.addEventListener("load", () => {
+  const broken = [...document.images].filter(img => !img.complete || img.naturalWidth === 0).length;
+  document.title = "CHECKED images=" + document.images.length + " broken=" + broken
+    + " errors=" + window.__errors.length;
+});
+</script>
+"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
+def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
+    """A copy of the report with a checking script added (the report itself has none)."""
+    page = tmp_path / "checked.html"
+    page.write_text(to_html(report_document(load_run(run_dir))).replace("<head>", "<head>" + CHECK_PAGE, 1))
+    flags = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    title = re.search(r"<title>CHECKED images=(\d+) broken=(\d+) errors=(\d+)</title>", dom.stdout)
+    assert title, dom.stderr[-2000:]
+    images, broken, errors = map(int, title.groups())
+    assert images >= 5 and broken == 0 and errors == 0
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, "--window-size=1280,3000", f"--screenshot={shot}", page.as_uri()], timeout=120)
+    assert shot.stat().st_size > 50_000  # a rendered page with figures, not a blank one
