@@ -138,9 +138,12 @@ def print_ensemble(summary: dict) -> None:
     metric = summary["metric"]
     splits = [s for s in ("validation", "test") if f"{s}_{metric}" in summary["table"][0]]
     table = Table(title=f"ensemble of the top {len(summary['members'])} trials — {metric} ({summary['mode']})")
-    for col in ["method", "members", *splits, *(["test Δ vs best single"] if "test" in splits else []), "note"]:
+    # Δ test: the method's test figure minus the best single model's.
+    for col in ["method", "members", *splits, *(["Δ test"] if "test" in splits else []), "note"]:
+        text_column = col in ("method", "members", "note")
+        note = col == "note"
         table.add_column(
-            col, justify="left" if col in ("method", "members", "note") else "right", no_wrap=col != "note"
+            col, justify="left" if text_column else "right", no_wrap=not note, min_width=20 if note else None
         )
     best_test = summary["table"][0].get(f"test_{metric}")
     for row in summary["table"]:

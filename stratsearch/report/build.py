@@ -14,6 +14,12 @@ from .view import RunView, load_run
 LEADERBOARD_SIZE = 10
 
 
+def shown_path(path: Path) -> str:
+    """Relative to the working directory when under it (runs/NAME), else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def fmt(value: float | None, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -148,7 +154,7 @@ def report_document(view: RunView) -> Document:
         sections.append(
             Section("Failed trials", [Table(["trial", "reason"], [[str(t.number), t.reason or ""] for t in failed])])
         )
-    subtitle = f"stratsearch report of {view.run_dir}"
+    subtitle = f"stratsearch report of {shown_path(view.run_dir)}"
     return Document(f"{view.info.name}: which fine-tuning strategy won", subtitle, sections)
 
 
