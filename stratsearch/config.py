@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError, Problem, did_you_mean
 from .strategies import CHOICE_KINDS, Chosen, HeadConfig
+from .strategies.augmenters import unavailable
 from .strategies.losses import REGRESSION_LOSSES
 
 TASKS = ("classification", "regression", "token-classification")
@@ -63,6 +64,7 @@ class Scalars(Strict):
     attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 turns clipping off")
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    n_aug: int = Field(1, ge=1, le=16, description="augmented copies per training example (with `augment`)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class TrialConfig:
     schedule: Chosen
     penalty: Chosen
     loss: Chosen
+    augment: Chosen
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = self.scalars.model_dump()
@@ -168,11 +171,15 @@ def parse_trial(space: Any, task: str, problems: Problems) -> TrialConfig | None
         "schedule": "linear",
         "penalty": "none",
         "loss": DEFAULT_LOSS[task],
+        "augment": "none",
     }
     chosen = {kind: parse_choice(space.get(kind, defaults[kind]), kind, problems) for kind in CHOICE_KINDS}
     loss = chosen["loss"]
     if loss is not None and (loss.name in REGRESSION_LOSSES) != (task == "regression"):
         problems.add("space.loss", f"loss '{loss.name}' does not fit task '{task}'")
+    augment = chosen["augment"]
+    if augment is not None and (why := unavailable(augment.name, augment.params, task)):
+        problems.add(f"space.augment.{augment.name}", why)
     scalars = problems.validate(Scalars, {k: v for k, v in space.items() if k in scalar_keys}, "space")
     head = problems.validate(HeadConfig, space.get("head") or {}, "space.head")
     if scalars is None or head is None or None in chosen.values():

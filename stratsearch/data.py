@@ -31,6 +31,7 @@ class Split:
     input_ids: list[list[int]]
     labels: list[Any]  # int / float per example, or per sub-token ids (IGNORE_INDEX off first sub-tokens)
     targets: list[Any]
+    raw: list[Any] | None = None  # the inputs as read (text, or words): what augmentation rewrites
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -54,6 +55,7 @@ class Dataset(Encoding):
     train: Split
     validation: Split
     test: Split | None
+    max_length: int = 128
 
     @property
     def num_outputs(self) -> int:
@@ -214,7 +216,7 @@ def map_labels(labels: list, lines: list[int], index: dict, task: str, file: str
 def tokenize(tokenizer: Any, name: str, inputs: list, targets: list, task: str, max_length: int) -> Split:
     if task != "token-classification":
         enc = tokenizer(inputs, truncation=True, max_length=max_length)
-        return Split(name, enc["input_ids"], list(targets), list(targets))
+        return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs))
     enc = tokenizer(inputs, is_split_into_words=True, truncation=True, max_length=max_length)
     labels = []
     for i, tags in enumerate(targets):
@@ -226,7 +228,7 @@ def tokenize(tokenizer: Any, name: str, inputs: list, targets: list, task: str, 
             if word is not None:
                 seen.add(word)
         labels.append(row)
-    return Split(name, enc["input_ids"], labels, list(targets))
+    return Split(name, enc["input_ids"], labels, list(targets), list(inputs))
 
 
 def load_dataset(spec: DataSpec, task: str, tokenizer: Any) -> Dataset:
@@ -251,6 +253,7 @@ def load_dataset(spec: DataSpec, task: str, tokenizer: Any) -> Dataset:
         validation=splits["validation"],
         test=splits.get("test"),
         pad_id=tokenizer.pad_token_id or 0,
+        max_length=spec.max_length,
     )
 
 

@@ -1,10 +1,11 @@
 """The common trainer: one readable loop that every trial of every sweep runs through.
 
-It composes the strategies in one visible order: load the encoder with the chosen dropout,
-apply the parameter scope, freeze the bottom layers, attach the head, group parameters for
-layer-wise LR decay, build the optimizer; then, per step: schedule the LR, forward, task loss
-+ penalty, backward, clip, step. It evaluates every epoch, hands the metrics to `report`, and
-keeps the best epoch's weights and predictions. It imports neither Ray nor Optuna.
+It composes the strategies in one visible order: append the augmented training copies (cached
+on disk), load the encoder with the chosen dropout, apply the parameter scope, freeze the bottom
+layers, attach the head, group parameters for layer-wise LR decay, build the optimizer; then, per
+step: schedule the LR, forward, task loss + penalty, backward, clip, step. It evaluates every
+epoch, hands the metrics to `report`, and keeps the best epoch's weights and predictions.
+It imports neither Ray nor Optuna.
 """
 
 from __future__ import annotations
@@ -158,6 +159,12 @@ def train(
     device = device or pick_device()
     autocast = autocast_for(device, s.precision)
     started = time.perf_counter()
+    if trial.augment.name != "none":
+        from transformers import AutoTokenizer
+
+        from .augmentation import with_augmented_train
+
+        data = with_augmented_train(data, trial, AutoTokenizer.from_pretrained(model_path))
 
     model = build_model(model_path, data, trial).to(device)
     parts = blocks(model.backbone)

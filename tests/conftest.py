@@ -54,6 +54,16 @@ def save_tiny_encoder(out: Path, family: str = "bert") -> Path:
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def augmentation_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Augmented training sets are cached here, not in the user's ~/.cache (tests read it too)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("cache")
+    os.environ["STRATSEARCH_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_encoder(tmp_path_factory.mktemp("tiny-bert"))

@@ -1,5 +1,6 @@
 """Fine-tuning strategies, one registry per kind. Importing this package registers them all."""
 
+from .augmenters import AUGMENTERS
 from .heads import POOLINGS, HeadConfig
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS
@@ -15,6 +16,7 @@ CHOICE_KINDS: dict[str, Registry] = {
     "schedule": SCHEDULES,
     "penalty": PENALTIES,
     "loss": LOSSES,
+    "augment": AUGMENTERS,
 }
 
 __all__ = ["CHOICE_KINDS", "POOLINGS", "Chosen", "HeadConfig", "Registry", "StrategyConfig"]

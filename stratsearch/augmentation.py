@@ -1,0 +1,108 @@
+"""Augmented training sets, computed once and cached on disk for every trial that asks.
+
+A set is keyed by (augmenter, its parameters, n_aug, seed, the training data itself) and kept
+as JSON lines under `$STRATSEARCH_CACHE/augment/` (default `~/.cache/stratsearch`), written
+atomically under a file lock so that concurrent trials compute it once. Copies identical to
+their source or to an earlier copy are dropped (a deterministic augmenter such as
+back-translation yields one copy whatever n_aug asks). Validation and test are never augmented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from .config import TrialConfig
+from .data import Dataset, Split, tokenize
+from .strategies.augmenters import AUGMENTERS, Example
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("STRATSEARCH_CACHE", "~/.cache/stratsearch")).expanduser() / "augment"
+
+
+def examples_of(split: Split, task: str, label_names: list[Any] | None) -> list[Example]:
+    if task == "token-classification":
+        names = label_names or []
+        return [
+            Example(tuple(words), tuple(str(names[t]) for t in tags))
+            for words, tags in zip(split.raw, split.targets, strict=True)
+        ]
+    return [Example(tuple(text.split())) for text in split.raw]
+
+
+def cache_key(trial: TrialConfig, split: Split) -> str:
+    data = hashlib.sha256(json.dumps([split.raw, split.targets]).encode()).hexdigest()
+    identity = {
+        "augment": trial.augment.name,
+        "params": trial.augment.params.model_dump(by_alias=True),
+        "n_aug": trial.scalars.n_aug,
+        "seed": trial.scalars.seed,
+        "data": data,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def compute(base: list[Example], trial: TrialConfig) -> list[tuple[int, Example]]:
+    augment = AUGMENTERS[trial.augment.name].fn
+    seen: set[tuple[int, Example]] = set()
+    out = []
+    for copy in range(trial.scalars.n_aug):
+        rng = random.Random(trial.scalars.seed * 1000 + copy)
+        for i, example in enumerate(augment(base, trial.augment.params, rng)):
+            if example.words and example != base[i] and (i, example) not in seen:
+                seen.add((i, example))
+                out.append((i, example))
+    return out
+
+
+def augmented_examples(
+    split: Split, task: str, label_names: list[Any] | None, trial: TrialConfig
+) -> tuple[list[tuple[int, Example]], bool]:
+    """(source index, augmented example) pairs, and whether they came from the cache."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{cache_key(trial, split)}.jsonl"
+    with (folder / f"{path.stem}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one computer per set; the others wait, then read
+        if path.is_file():
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+            return [(r["source"], Example(tuple(r["words"]), r["tags"] and tuple(r["tags"]))) for r in rows], True
+        pairs = compute(examples_of(split, task, label_names), trial)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            "".join(json.dumps({"source": i, "words": e.words, "tags": e.tags}) + "\n" for i, e in pairs),
+            encoding="utf-8",
+        )
+        os.replace(tmp, path)
+        return pairs, False
+
+
+def with_augmented_train(data: Dataset, trial: TrialConfig, tokenizer: Any) -> Dataset:
+    """The dataset with the augmented copies appended to its training split."""
+    train = data.train
+    pairs, _ = augmented_examples(train, data.task, data.label_names, trial)
+    if not pairs:
+        return data
+    if data.task == "token-classification":
+        index = {str(name): i for i, name in enumerate(data.label_names or [])}
+        inputs = [list(e.words) for _, e in pairs]
+        targets = [[index[t] for t in e.tags] for _, e in pairs]
+    else:
+        inputs = [" ".join(e.words) for _, e in pairs]
+        targets = [train.targets[i] for i, _ in pairs]
+    extra = tokenize(tokenizer, "train", inputs, targets, data.task, data.max_length)
+    combined = Split(
+        "train",
+        train.input_ids + extra.input_ids,
+        train.labels + extra.labels,
+        train.targets + extra.targets,
+        train.raw + extra.raw,
+    )
+    return dataclasses.replace(data, train=combined)
