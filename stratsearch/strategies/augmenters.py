@@ -9,6 +9,7 @@ only words tagged O, and a mention can only be replaced by another mention of th
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ STOPWORD_TEXT = """a about above after again against all am an and any are as at
 STOPWORDS = frozenset(STOPWORD_TEXT.split())
 
 
+AFFIXES = re.compile(r"^(\W*)(.*?)(\W*)$")  # leading punctuation, the word, trailing punctuation
+
+
 def replaceable(example: Example, i: int) -> bool:
     """A content word outside any mention, with letters in it."""
     word = example.words[i]
@@ -47,13 +51,16 @@ def replaceable(example: Example, i: int) -> bool:
 
 
 def with_synonym(example: Example, i: int, rng: random.Random) -> tuple[list[str], list[str]] | None:
-    """The words (and O tags) that replace word i: one of its synonyms, split on spaces."""
+    """The words (and O tags) that replace word i: one of its synonyms, split on spaces.
+    Punctuation stuck to the word ("paced.") is looked past and kept around the synonym."""
     from ..lexicon import synonyms
 
-    options = synonyms(example.words[i])
+    before, core, after = AFFIXES.match(example.words[i]).groups()
+    options = synonyms(core) if core else ()
     if not options:
         return None
     words = rng.choice(options).split()
+    words[0], words[-1] = before + words[0], words[-1] + after
     return words, ["O"] * len(words)
 
 
