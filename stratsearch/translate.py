@@ -57,6 +57,9 @@ def hf_translate(lines: list[str], folder: str) -> list[str]:
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+    from .model import quiet_transformers
+
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
     out: list[str] = []
