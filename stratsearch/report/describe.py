@@ -54,6 +54,9 @@ def describe(config: dict[str, Any], task: str = "classification") -> str:
     penalty, penalty_params = branch(config, "penalty")
     if penalty and penalty != "none":
         parts.append(f"{penalty.upper()} {PENALTY_SYMBOL}={number(penalty_params.get('lambda', 0))}")
+    augment, _ = branch(config, "augment")
+    if augment and augment != "none":
+        parts.append(f"{augment.replace('_', '-')} augmentation ×{config.get('n_aug', 1)}")
     defaults = Scalars()
     if config.get("dropout", defaults.dropout) != defaults.dropout:
         parts.append(f"dropout {config['dropout']:g}")
