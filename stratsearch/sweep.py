@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StratsearchError
+from .prefix_cache import usage as prefix_usage
 from .run_info import write_run_info
 from .sampling import sample
 from .space import SpaceSpec, parse_time
@@ -317,6 +318,7 @@ def run_sweep(
 
         model_path, data = model_and_data(spec)
         write_run_info(run_dir, spec, model_path, data)
+        console.print(prefix_usage(), markup=False)
         start_ray(address, node_ip_address)
         max_epochs = max_epochs_of(spec)
         baselines = [b.to_dict() for b in spec.baselines]
@@ -369,6 +371,7 @@ def run_sweep(
         finally:
             write_json(run_dir / "sweep.json", {"elapsed_s": elapsed_so_far(run_dir) + time.time() - started})
             write_results(run_dir, spec.objective.metric)
+            console.print(prefix_usage(), markup=False)
             if not address:
                 ray.shutdown()
         finish_ensemble(spec, run_dir, data, console)

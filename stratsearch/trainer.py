@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .data import Dataset, Encoding, Split, collate, length_bucketed_batches, so
 from .errors import StratsearchError, TrainingDiverged
 from .metrics import compute_metrics
 from .model import TaskModel, blocks, encoder_layers, load_backbone
+from .prefix_cache import prefix_feed
 from .strategies.losses import IGNORE_INDEX, balanced_class_weights, task_loss
 from .strategies.optimizers import OPTIMIZERS
 from .strategies.penalties import PENALTIES
@@ -102,12 +104,16 @@ def predict(
     batch_size: int,
     device: torch.device,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    feed: Callable[[np.ndarray], None] | None = None,
 ) -> Any:
-    """Predictions for a split in its original order (see TrainResult.validation_predictions)."""
+    """Predictions for a split in its original order (see TrainResult.validation_predictions).
+    `feed` hands each batch's example indices to the prefix cache before the forward pass."""
     model.eval()
     regression = data.task == "regression"
     out: list[Any] = [None] * len(split)
     for idx in sorted_batches(split.lengths, batch_size):
+        if feed:
+            feed(idx)
         batch = {k: v.to(device) for k, v in collate(split, idx, data.pad_id, regression).items()}
         with autocast():
             logits = model(batch["input_ids"], batch["attention_mask"]).float()
@@ -168,7 +174,9 @@ def train(
 
     model = build_model(model_path, data, trial).to(device)
     parts = blocks(model.backbone)
-    tunable = {p for p in model.parameters() if p.requires_grad}
+    # Named before any layer is swapped out for the prefix cache, which renames the layers above.
+    tunable_named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    tunable = set(tunable_named.values())
     tunable_count = sum(p.numel() for p in tunable)
     optimizer = OPTIMIZERS[trial.optimizer.name].fn(
         param_groups(parts, model.head, s.layer_decay), trial.optimizer.params
@@ -189,62 +197,72 @@ def train(
     step = 0
     timings = {"setup": time.perf_counter() - started, "train": 0.0, "evaluate": 0.0}
 
-    for epoch in range(s.epochs):
-        epoch_start = time.perf_counter()
-        if s.gradual_unfreezing:
-            gradual_unfreeze(parts, tunable, epoch)
-        model.set_train_mode()
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        loss_sum = 0.0
-        for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
-            batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id, regression).items()}
-            factor = lr_factor(step, total_steps, warmup_steps, trial.schedule)
-            for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = base_lr * factor
-            with autocast():
-                logits = model(batch["input_ids"], batch["attention_mask"])
-            loss = task_loss(logits.float(), batch["labels"], trial.loss, class_weights)
-            loss = loss + penalty.fn(trainable, trial.penalty.params).to(device)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}"
-                    f" (lr factor {factor:.3g}); lower the learning rate or the penalty"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if s.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(trainable, s.grad_clip)
-            optimizer.step()
-            loss_sum += loss.item()
-            step += 1
-            if progress:
-                progress(step, total_steps)
-        train_seconds = time.perf_counter() - epoch_start
-        timings["train"] += train_seconds
+    # Frozen bottom layers held in eval mode compute the same states every epoch: train from a cache
+    # of them (prefix_cache.py). Gradual unfreezing thaws them, so it runs the full encoder.
+    cached_depth = 0 if s.gradual_unfreezing else s.freeze_depth
+    cache_start = time.perf_counter()
+    with prefix_feed(model.backbone, data, cached_depth, model_path, device) as feed:
+        timings["prefix_cache"] = time.perf_counter() - cache_start
+        for epoch in range(s.epochs):
+            epoch_start = time.perf_counter()
+            if s.gradual_unfreezing:
+                gradual_unfreeze(parts, tunable, epoch)
+            model.set_train_mode()
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            loss_sum = 0.0
+            for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
+                if feed:
+                    feed("train", idx)
+                batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id, regression).items()}
+                factor = lr_factor(step, total_steps, warmup_steps, trial.schedule)
+                for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                    group["lr"] = base_lr * factor
+                with autocast():
+                    logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = task_loss(logits.float(), batch["labels"], trial.loss, class_weights)
+                loss = loss + penalty.fn(trainable, trial.penalty.params).to(device)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}"
+                        f" (lr factor {factor:.3g}); lower the learning rate or the penalty"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if s.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(trainable, s.grad_clip)
+                optimizer.step()
+                loss_sum += loss.item()
+                step += 1
+                if progress:
+                    progress(step, total_steps)
+            train_seconds = time.perf_counter() - epoch_start
+            timings["train"] += train_seconds
 
-        eval_start = time.perf_counter()
-        val_predictions = predict(model, data.validation, data, s.batch_size * 2, device, autocast)
-        metrics = compute_metrics(data.task, val_predictions, data.validation.targets, data.label_names)
-        timings["evaluate"] += time.perf_counter() - eval_start
-        improved = is_better(metrics[objective.metric], best_value, objective.mode)
-        if improved:
-            # Keep the best epoch, not the last (tuning playbook). Only tunable weights change,
-            # so only they are copied.
-            best_value = metrics[objective.metric]
-            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p in tunable}
-        record = EpochMetrics(
-            epoch + 1,
-            loss_sum / steps_per_epoch,
-            metrics,
-            time.perf_counter() - epoch_start,
-            improved,
-            val_predictions if improved else None,
-            tunable_count,
-            timings["train"],
-        )
-        history.append(record)
-        if report:
-            report(record)
+            eval_start = time.perf_counter()
+            val_predictions = predict(
+                model, data.validation, data, s.batch_size * 2, device, autocast, feed and partial(feed, "validation")
+            )
+            metrics = compute_metrics(data.task, val_predictions, data.validation.targets, data.label_names)
+            timings["evaluate"] += time.perf_counter() - eval_start
+            improved = is_better(metrics[objective.metric], best_value, objective.mode)
+            if improved:
+                # Keep the best epoch, not the last (tuning playbook). Only tunable weights change,
+                # so only they are copied.
+                best_value = metrics[objective.metric]
+                best_state = {n: p.detach().clone() for n, p in tunable_named.items()}
+            record = EpochMetrics(
+                epoch + 1,
+                loss_sum / steps_per_epoch,
+                metrics,
+                time.perf_counter() - epoch_start,
+                improved,
+                val_predictions if improved else None,
+                tunable_count,
+                timings["train"],
+            )
+            history.append(record)
+            if report:
+                report(record)
 
     model.load_state_dict(best_state, strict=False)
     test_predictions = test_metrics = None
