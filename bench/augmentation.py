@@ -12,6 +12,7 @@ Needs ../shared/datasets beside the repository and the Debian packages `.ci/run`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -75,14 +76,15 @@ def throughput() -> None:
         print(f"| {name} | {seconds:.2f} | {len(sentences) / seconds:,.0f} |")
 
 
-def effect(seeds: int, train_rows: int) -> None:
+def effect(seeds: int, train_rows: int, only: list[str]) -> None:
     import os
 
     from stratsearch.augmentation import augmented_examples
     from stratsearch.config import DataSpec, Objective, trial_from_space
+    from stratsearch.data import Split
     from stratsearch.model import resolve_model_path
     from stratsearch.single_run import tokenized_data
-    from stratsearch.trainer import train
+    from stratsearch.trainer import train as train_model
 
     os.environ["STRATSEARCH_CACHE"] = tempfile.mkdtemp(prefix="stratsearch-bench-")
     spec = DataSpec(
@@ -98,18 +100,28 @@ def effect(seeds: int, train_rows: int) -> None:
     print(f"\n## Effect: {train_rows} training rows, MiniLM, AdamW 1e-4, 3 epochs, best epoch by validation\n")
     print("| augmenter | train rows | test accuracy per seed | mean ± std | Δ vs none | seconds per run |")
     print("|---|---:|---|---:|---:|---:|")
+    # Augmenting doubles the training steps; "duplicated" trains on each example twice, so the
+    # same number of steps with no new text: what the augmenters must beat to have helped.
+    train = data.train
+    doubled = Split("train", train.input_ids * 2, train.labels * 2, train.targets * 2, train.raw * 2)
+    conditions = {"none": {}, "duplicated": {}, **SENTENCE_AUGMENTERS}
     baseline = None
-    for name, params in {"none": {}, **SENTENCE_AUGMENTERS}.items():
+    for name, params in conditions.items():
+        if only and name not in only:
+            continue
         accuracies, seconds, rows = [], [], 0
         for seed in range(seeds):
-            augment = name if not params else {name: params}
+            augment = {name: params} if params else (name if name in SENTENCE_AUGMENTERS else "none")
             trial = trial_from_space({**base, "seed": seed, "augment": augment}, "classification")
+            used = dataclasses.replace(data, train=doubled) if name == "duplicated" else data
             start = time.perf_counter()
-            result = train(model, data, trial, Objective(metric="accuracy", mode="max"))
+            result = train_model(model, used, trial, Objective(metric="accuracy", mode="max"))
             seconds.append(time.perf_counter() - start)
             accuracies.append(result.test_metrics["accuracy"])
-            copies = augmented_examples(data.train, "classification", data.label_names, trial)[0]  # cached by now
-            rows = len(data.train) + len(copies)
+            copies = []
+            if name in SENTENCE_AUGMENTERS:  # cached by now
+                copies = augmented_examples(train, "classification", data.label_names, trial)[0]
+            rows = len(used.train) + len(copies)
         mean = statistics.mean(accuracies)
         std = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         baseline = mean if baseline is None else baseline
@@ -126,11 +138,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--train-rows", type=int, default=500)
     parser.add_argument("--skip-effect", action="store_true")
+    parser.add_argument("--only", nargs="*", default=[], help="effect: only these conditions (none, duplicated, …)")
     args = parser.parse_args()
     samples()
     throughput()
     if not args.skip_effect:
-        effect(args.seeds, args.train_rows)
+        effect(args.seeds, args.train_rows, args.only)
 
 
 if __name__ == "__main__":
