@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +66,10 @@ class Pool:
     metric: str
     mode: str
     evaluate: Callable[[Any], tuple[Prediction, Prediction | None]] | None = None  # model → (validation, test)
-    has_test: bool = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.has_test = all(m.test is not None for m in self.members)
+    @property
+    def has_test(self) -> bool:
+        return all(m.test is not None for m in self.members)
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.mode == "max" else a < b

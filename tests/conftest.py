@@ -19,6 +19,11 @@ POSITIVE, NEGATIVE = WORDS[:3], WORDS[3:6]
 FILLER = WORDS[6:]
 
 
+def run_args(space: Path, root: Path, *extra: str) -> list[str]:
+    """`stratsearch run SPACE` with its run directories and report under `root` (never the repo's)."""
+    return ["run", str(space), "--runs-dir", str(root / "runs"), "--reports-dir", str(root / "reports"), *extra]
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

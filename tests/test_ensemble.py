@@ -15,7 +15,7 @@ from stratsearch.cli import main
 from stratsearch.combine import flatten
 from stratsearch.ensemble import ranked_trials
 from stratsearch.trial_record import all_records
-from tests.conftest import write_jsonl
+from tests.conftest import run_args, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -44,20 +44,7 @@ def run_sweep(make_config, tmp_path: Path, task: str, trials: int, top_k: int) -
     )
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert (
-        main(
-            [
-                "run",
-                str(path),
-                "--runs-dir",
-                str(tmp_path / "runs"),
-                "--reports-dir",
-                str(tmp_path / "reports"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
     return tmp_path / "runs" / config["name"]
 
 

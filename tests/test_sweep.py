@@ -19,6 +19,7 @@ import yaml
 from stratsearch.cli import main
 from stratsearch.sweep import exclusive
 from stratsearch.trial_record import all_records
+from tests.conftest import run_args
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +56,7 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     diverging = {"optimizer": {"sgd": {"lr": 1.0e12, "momentum": 0.0}}, "grad_clip": 0.0, "schedule": "constant"}
     path = sweep_space(make_config, tmp_path, trials=4, baseline=[diverging])
     runs = tmp_path / "runs"
-    assert (
-        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
-    )
+    assert main(run_args(path, runs.parent, "--quiet")) == 0
     run_dir = runs / "tiny-sweep"
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4
@@ -78,15 +77,11 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     assert len(study.trials) == 4
     assert "optimizer.adamw.lr" in study.trials[1].params
     # running again does nothing: the budget is spent
-    assert (
-        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
-    )
+    assert main(run_args(path, runs.parent, "--quiet")) == 0
     assert len(pd.read_csv(run_dir / "results.csv")) == 4
     # ... except build the ensemble, if the last run stopped before it
     shutil.rmtree(run_dir / "ensemble")
-    assert (
-        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
-    )
+    assert main(run_args(path, runs.parent, "--quiet")) == 0
     assert (run_dir / "ensemble" / "ensemble.json").is_file()
 
 
@@ -97,9 +92,7 @@ def test_multi_objective_sweep_with_nsga2(make_config, tmp_path: Path) -> None:
     config["search"]["sampler"] = "nsga2"
     path.write_text(yaml.safe_dump(config))
     runs = tmp_path / "runs"
-    assert (
-        main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports"), "--quiet"]) == 0
-    )
+    assert main(run_args(path, runs.parent, "--quiet")) == 0
     study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{runs / 'tiny-sweep' / 'study.db'}")
     assert len(study.directions) == 2
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -115,27 +108,13 @@ def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, c
     path = sweep_space(make_config, tmp_path, trials=1)
     runs = tmp_path / "runs"
     with exclusive(runs / "tiny-sweep"):
-        assert main(["run", str(path), "--runs-dir", str(runs), "--reports-dir", str(runs.parent / "reports")]) == 2
+        assert main(run_args(path, runs.parent)) == 2
     assert "is in use by another `stratsearch run`" in capsys.readouterr().err
 
 
 def test_no_cluster_at_address_exits_2(make_config, tmp_path: Path, capsys) -> None:
     path = sweep_space(make_config, tmp_path, trials=1)
-    assert (
-        main(
-            [
-                "run",
-                str(path),
-                "--runs-dir",
-                str(tmp_path / "runs"),
-                "--reports-dir",
-                str(tmp_path / "reports"),
-                "--address",
-                "auto",
-            ]
-        )
-        == 2
-    )
+    assert main(run_args(path, tmp_path, "--address", "auto")) == 2
     assert "--address auto: cannot attach to a Ray cluster" in capsys.readouterr().err
 
 
@@ -148,18 +127,7 @@ def test_sigkill_then_rerun_resumes_without_losing_or_repeating(make_config, tmp
     path = sweep_space(make_config, tmp_path, trials=trials)
     runs = tmp_path / "runs"
     run_dir = runs / "tiny-sweep"
-    command = [
-        sys.executable,
-        "-m",
-        "stratsearch",
-        "run",
-        str(path),
-        "--runs-dir",
-        str(runs),
-        "--reports-dir",
-        str(runs.parent / "reports"),
-        "--quiet",
-    ]
+    command = [sys.executable, "-m", "stratsearch", *run_args(path, tmp_path, "--quiet")]
     # Own process group, so SIGKILL takes the driver and the Ray processes it started.
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
@@ -203,22 +171,8 @@ def test_sweep_on_an_existing_ray_cluster(make_config, tmp_path: Path) -> None:
     try:
         path = sweep_space(make_config, tmp_path, trials=2)
         runs = tmp_path / "runs"
-        command = [
-            sys.executable,
-            "-m",
-            "stratsearch",
-            "run",
-            str(path),
-            "--runs-dir",
-            str(runs),
-            "--reports-dir",
-            str(tmp_path / "reports"),
-            "--quiet",
-            "--address",
-            "auto",
-            "--node-ip-address",
-            "127.0.0.1",
-        ]
+        extra = ("--quiet", "--address", "auto", "--node-ip-address", "127.0.0.1")
+        command = [sys.executable, "-m", "stratsearch", *run_args(path, tmp_path, *extra)]
         proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
         assert proc.returncode == 0, proc.stderr
         results = pd.read_csv(runs / "tiny-sweep" / "results.csv")
