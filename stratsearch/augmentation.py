@@ -10,21 +10,16 @@ back-translation yields one copy whatever n_aug asks). Validation and test are n
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 from .config import TrialConfig
 from .data import Dataset, Split, tokenize
+from .disk_cache import cache_dir, computing
 from .strategies.augmenters import AUGMENTERS, Example
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("STRATSEARCH_CACHE", "~/.cache/stratsearch")).expanduser() / "augment"
 
 
 def examples_of(split: Split, task: str, label_names: list[Any] | None) -> list[Example]:
@@ -66,11 +61,8 @@ def augmented_examples(
     split: Split, task: str, label_names: list[Any] | None, trial: TrialConfig
 ) -> tuple[list[tuple[int, Example]], bool]:
     """(source index, augmented example) pairs, and whether they came from the cache."""
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{cache_key(trial, split)}.jsonl"
-    with (folder / f"{path.stem}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one computer per set; the others wait, then read
+    path = cache_dir("augment") / f"{cache_key(trial, split)}.jsonl"
+    with computing(path.with_suffix(".lock")):  # one computer per set; the others wait, then read
         if path.is_file():
             rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
             return [(r["source"], Example(tuple(r["words"]), r["tags"] and tuple(r["tags"]))) for r in rows], True

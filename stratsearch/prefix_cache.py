@@ -18,7 +18,6 @@ model's own code still builds the attention mask, so nothing else changes.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -32,17 +31,14 @@ import torch
 from torch import nn
 
 from .data import Dataset, Split, collate, sorted_batches
+from .disk_cache import cache_dir, computing
 from .model import encoder_layers
 
-Feed = Callable[[str, np.ndarray], None]  # (split name, example indices), before each forward
+Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch
 
 
 def enabled() -> bool:
     return os.environ.get("STRATSEARCH_PREFIX_CACHE", "on").lower() not in ("0", "off", "false", "no")
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("STRATSEARCH_CACHE", "~/.cache/stratsearch")).expanduser() / "prefix"
 
 
 def limit_bytes() -> int:
@@ -139,7 +135,7 @@ def usage() -> str:
     """For the run log: where the cache is, how much it holds, its limit."""
     if not enabled():
         return "frozen-prefix cache: off (STRATSEARCH_PREFIX_CACHE)"
-    root = cache_root()
+    root = cache_dir("prefix")
     used = sum(size_of(f) for f in root.iterdir() if f.is_dir()) if root.is_dir() else 0
     limit = f"{limit_bytes() / 1e9:g} GB (STRATSEARCH_CACHE_GB)"
     return f"frozen-prefix cache: {root}, {used / 1e6:,.0f} MB used of {limit}"
@@ -165,12 +161,10 @@ def states_for(
     backbone: nn.Module, model_path: Path, split: Split, pad_id: int, depth: int, device: torch.device
 ) -> States:
     """The cached states after layer `depth` for a split, computed (once, under a lock) if needed."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
+    root = cache_dir("prefix")
     key = data_key(model_path, split)
     target = root / f"{key}-k{depth}"
-    with (root / f"{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with computing(root / f"{key}.lock"):
         if target.is_dir():
             return load(target)
         below = next((k for k in range(depth - 1, 0, -1) if (root / f"{key}-k{k}").is_dir()), None)
@@ -194,8 +188,7 @@ def prefix_feed(
     }
     with swapped(backbone, depth) as stand_in:
 
-        def feed(name: str, idx: np.ndarray) -> None:
-            width = max(len(splits[name].input_ids[i]) for i in idx)
+        def feed(name: str, idx: np.ndarray, width: int) -> None:
             stand_in.current = states[name].batch(idx, width).to(device)
 
         yield feed
