@@ -62,16 +62,10 @@ def facts(view: RunView) -> list[tuple[str, str]]:
                 f" best − baseline = {gain:+.4f} on validation",
             )
         )
-    if view.ensemble:
-        chosen = next(r for r in view.ensemble["table"] if r["chosen"])
-        single = view.ensemble["table"][0]
-        split = "test" if f"test_{metric}" in chosen else "validation"
-        gain = chosen[f"{split}_{metric}"] - single[f"{split}_{metric}"]
-        figure = fmt(chosen[f"{split}_{metric}"])
-        top = len(view.ensemble["members"])
-        rows.append(
-            ("ensemble", f"{chosen['method']} of the top {top}: {split} {figure}, {gain:+.4f} vs the best single")
-        )
+    outcome = view.ensemble_outcome()
+    if outcome:
+        figures = f"{outcome.split} {fmt(outcome.value)}, {outcome.gain:+.4f} vs the best single"
+        rows.append(("ensemble", f"{outcome.method} of the top {outcome.members}: {figures}"))
     return rows
 
 

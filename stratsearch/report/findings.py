@@ -172,26 +172,20 @@ def pruning_findings(view: RunView) -> list[Finding]:
 
 
 def ensemble_findings(view: RunView) -> list[Finding]:
-    ensemble = view.ensemble
-    if not ensemble:
+    outcome = view.ensemble_outcome()
+    if outcome is None:
         return []
     metric = view.metric
-    rows = {r["method"]: r for r in ensemble["table"]}
-    split = "test" if f"test_{metric}" in rows["best single"] else "validation"
-    chosen = next(r for r in ensemble["table"] if r["chosen"])
-    single = rows["best single"][f"{split}_{metric}"]
-    diff = chosen[f"{split}_{metric}"] - single
-    methods = [r for r in ensemble["table"] if f"validation_{metric}" in r and r["method"] in METHODS]
+    text = (
+        f"The {outcome.method} ensemble of the top {outcome.members} scored {outcome.value:.4f} {metric} on"
+        f" {outcome.split}, {outcome.gain:+.4f} against the best single model ({outcome.single:.4f})."
+    )
+    methods = [r for r in view.ensemble["table"] if f"validation_{metric}" in r and r["method"] in METHODS]
     sign = 1 if view.info.mode == "max" else -1
     top = max(methods, key=lambda r: sign * r[f"validation_{metric}"])
-    text = (
-        f"The {chosen['method']} ensemble of the top {len(ensemble['members'])} scored"
-        f" {chosen[f'{split}_{metric}']:.4f} {metric} on {split}, {diff:+.4f} against the best single model"
-        f" ({single:.4f})."
-    )
-    if sign * top[f"validation_{metric}"] > sign * chosen[f"validation_{metric}"]:
+    if sign * top[f"validation_{metric}"] > sign * outcome.validation:
         text += f" On validation the best method was {top['method']} ({top[f'validation_{metric}']:.4f})."
-    return [Finding(text, f"trials {', '.join(str(m) for m in ensemble['members'])}")]
+    return [Finding(text, f"trials {', '.join(str(m) for m in view.ensemble['members'])}")]
 
 
 def failure_findings(view: RunView) -> list[Finding]:

@@ -40,6 +40,22 @@ class TrialView:
         return len(self.curve)
 
 
+@dataclass(frozen=True)
+class EnsembleOutcome:
+    """The chosen ensemble against the best single model, on test (validation without a test split)."""
+
+    method: str
+    members: int
+    split: str
+    value: float
+    single: float
+    validation: float  # the chosen ensemble's validation figure
+
+    @property
+    def gain(self) -> float:
+        return self.value - self.single
+
+
 @dataclass
 class RunView:
     run_dir: Path
@@ -64,6 +80,23 @@ class RunView:
         """Scored trials, best first; finished ones ahead of pruned ones with the same value."""
         sign = -1 if self.info.mode == "max" else 1
         return sorted(self.scored(), key=lambda t: (sign * t.value, t.status != "finished", t.number))
+
+    def ensemble_outcome(self) -> EnsembleOutcome | None:
+        if not self.ensemble:
+            return None
+        metric = self.metric
+        table = self.ensemble["table"]
+        chosen = next(r for r in table if r["chosen"])
+        single = table[0]  # the best single model's row comes first
+        split = "test" if f"test_{metric}" in single else "validation"
+        return EnsembleOutcome(
+            chosen["method"],
+            len(self.ensemble["members"]),
+            split,
+            chosen[f"{split}_{metric}"],
+            single[f"{split}_{metric}"],
+            chosen[f"validation_{metric}"],
+        )
 
     def baseline(self) -> TrialView | None:
         return next((t for t in self.scored() if t.baseline is not None), None)
