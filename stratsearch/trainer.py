@@ -104,17 +104,17 @@ def predict(
     batch_size: int,
     device: torch.device,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-    feed: Callable[[np.ndarray], None] | None = None,
+    feed: Callable[[np.ndarray, int], None] | None = None,
 ) -> Any:
     """Predictions for a split in its original order (see TrainResult.validation_predictions).
-    `feed` hands each batch's example indices to the prefix cache before the forward pass."""
+    `feed` hands each batch's example indices and width to the prefix cache before the forward pass."""
     model.eval()
     regression = data.task == "regression"
     out: list[Any] = [None] * len(split)
     for idx in sorted_batches(split.lengths, batch_size):
-        if feed:
-            feed(idx)
         batch = {k: v.to(device) for k, v in collate(split, idx, data.pad_id, regression).items()}
+        if feed:
+            feed(idx, batch["input_ids"].shape[1])
         with autocast():
             logits = model(batch["input_ids"], batch["attention_mask"]).float()
         if regression:
@@ -211,9 +211,9 @@ def train(
             trainable = [p for p in model.parameters() if p.requires_grad]
             loss_sum = 0.0
             for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
-                if feed:
-                    feed("train", idx)
                 batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id, regression).items()}
+                if feed:
+                    feed("train", idx, batch["input_ids"].shape[1])
                 factor = lr_factor(step, total_steps, warmup_steps, trial.schedule)
                 for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
                     group["lr"] = base_lr * factor
