@@ -112,6 +112,8 @@ def output_rows(prediction: Prediction, info: RunInfo) -> list[dict[str, Any]]:
 
 
 def write_rows(rows: list[dict[str, Any]], out: Path | None) -> None:
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
     if out is not None and out.suffix.lower() == ".csv":
         import pandas as pd
 
