@@ -41,8 +41,9 @@ def config_of(params: dict) -> dict:
     }
 
 
-def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0) -> Path:
-    """A run directory as a sweep leaves it: run.json, study.db, trial folders, an ensemble."""
+def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0, flat: bool = False) -> Path:
+    """A run directory as a sweep leaves it: run.json, study.db, trial folders, an ensemble.
+    `flat`: every trial scores the same (a degenerate sweep)."""
     rng = random.Random(seed)
     run_dir = root / name
     run_dir.mkdir(parents=True)
@@ -78,7 +79,7 @@ def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0) -> Pat
                 "schedule": rng.choice(["linear", "cosine"]),
             }
         )
-        value = 0.90 - 0.05 * params["freeze_depth"] + rng.uniform(-0.01, 0.01)
+        value = 0.5 if flat else 0.90 - 0.05 * params["freeze_depth"] + rng.uniform(-0.01, 0.01)
         pruned = not is_baseline and number % 3 == 0
         failed = number == trials - 1
         study.add_trial(
@@ -157,6 +158,16 @@ def test_compare_sets_runs_side_by_side(tmp_path: Path) -> None:
     html = out.read_text()
     assert "<h3>first</h3>" in html and "<h3>second</h3>" in html
     assert "12 of 12 trials" in html and "20 of 20 trials" in html
+
+
+def test_a_sweep_whose_trials_all_score_the_same_gets_a_report(tmp_path: Path) -> None:
+    """fANOVA cannot split a constant objective; the report says so instead of failing the run."""
+    run_dir = synthetic_run(tmp_path / "runs", "flat", flat=True)
+    importance = param_importance(load_run(run_dir))
+    assert importance.values == {} and "every sampled trial scored the same" in importance.note
+    out = tmp_path / "reports" / "flat.html"
+    assert main(["report", str(run_dir), "--out", str(out)]) == 0
+    assert "every sampled trial scored the same" in out.read_text()
 
 
 def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path: Path, capsys) -> None:

@@ -34,6 +34,9 @@ def param_importance(view: RunView, seed: int = 0) -> Importance:
     varying = [d for d in common if len({repr(t.params[d]) for t in sampled}) > 1]
     if not varying:
         return Importance({}, len(sampled), "not computed: no searched dimension took more than one value")
+    if len({t.value for t in sampled}) == 1:
+        # fANOVA divides by the variance of the objective: with none, nothing can be said to matter.
+        return Importance({}, len(sampled), f"not computed: every sampled trial scored the same ({sampled[0].value:g})")
     study = optuna.create_study(direction="maximize" if view.info.mode == "max" else "minimize")
     for t in sampled:
         study.add_trial(
@@ -43,7 +46,10 @@ def param_importance(view: RunView, seed: int = 0) -> Importance:
                 value=t.value,
             )
         )
-    values = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
+    try:
+        values = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed))
+    except RuntimeError as err:  # e.g. "zero total variance in all trees" on near-constant values
+        return Importance({}, len(sampled), f"not computed: fANOVA could not fit these trials ({err})")
     left_out = [d for d in view.dims if d not in common]
     note = f"fANOVA (Optuna) over {len(sampled)} sampled trials, each at its best validation {view.metric}"
     if left_out:
