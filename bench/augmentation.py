@@ -37,14 +37,14 @@ def read(dataset: str, split: str, n: int | None = None) -> list[dict]:
 
 
 def run(name: str, params: dict, examples: list, seed: int = 0) -> list:
-    from stratsearch.strategies.augmenters import AUGMENTERS
+    from stratsearch.train.strategies.augmenters import AUGMENTERS
 
     entry = AUGMENTERS[name]
     return entry.fn(examples, entry.config(**params), random.Random(seed))
 
 
 def samples() -> None:
-    from stratsearch.strategies.augmenters import Example
+    from stratsearch.train.strategies.augmenters import Example
 
     print("## Samples (seed 0)\n")
     sentences = [Example(tuple(r["text"].split())) for r in read("rt-snippets", "train", 3)]
@@ -60,8 +60,8 @@ def samples() -> None:
 
 
 def throughput() -> None:
-    from stratsearch.lexicon import synonym_table
-    from stratsearch.strategies.augmenters import Example
+    from stratsearch.augment.lexicon import synonym_table
+    from stratsearch.train.strategies.augmenters import Example
 
     synonym_table.cache_clear()  # the samples loaded it: time a cold load
     start = time.perf_counter()
@@ -79,12 +79,14 @@ def throughput() -> None:
 def effect(seeds: int, train_rows: int, only: list[str]) -> None:
     import os
 
-    from stratsearch.augmentation import augmented_examples
-    from stratsearch.config import DataSpec, Objective, trial_from_space
-    from stratsearch.data import Split
-    from stratsearch.model import resolve_model_path
-    from stratsearch.single_run import tokenized_data
-    from stratsearch.trainer import train as train_model
+    from stratsearch.augment.sets import augmented_examples
+    from stratsearch.objective import Objective
+    from stratsearch.prepare import tokenized_data
+    from stratsearch.tasks import TASKS
+    from stratsearch.train.config import DataSpec, trial_from_space
+    from stratsearch.train.data import Split
+    from stratsearch.train.model_dir import resolve_model_path
+    from stratsearch.train.trainer import train as train_model
 
     os.environ["STRATSEARCH_CACHE"] = tempfile.mkdtemp(prefix="stratsearch-bench-")
     spec = DataSpec(
@@ -95,7 +97,7 @@ def effect(seeds: int, train_rows: int, only: list[str]) -> None:
         max_train_rows=train_rows,
     )
     model = resolve_model_path("minilm-l6")
-    data = tokenized_data(model, spec, "classification")
+    data = tokenized_data(model, spec, TASKS["classification"])
     base = {"epochs": 3, "batch_size": 32, "optimizer": {"adamw": {"lr": 1e-4}}, "schedule": "linear"}
     print(f"\n## Effect: {train_rows} training rows, MiniLM, AdamW 1e-4, 3 epochs, best epoch by validation\n")
     print("| augmenter | train rows | test accuracy per seed | mean ± std | Δ vs none | seconds per run |")
@@ -112,7 +114,7 @@ def effect(seeds: int, train_rows: int, only: list[str]) -> None:
         accuracies, seconds, rows = [], [], 0
         for seed in range(seeds):
             augment = {name: params} if params else (name if name in SENTENCE_AUGMENTERS else "none")
-            trial = trial_from_space({**base, "seed": seed, "augment": augment}, "classification")
+            trial = trial_from_space({**base, "seed": seed, "augment": augment}, TASKS["classification"])
             used = dataclasses.replace(data, train=doubled) if name == "duplicated" else data
             start = time.perf_counter()
             result = train_model(model, used, trial, Objective(metric="accuracy", mode="max"))
@@ -120,7 +122,7 @@ def effect(seeds: int, train_rows: int, only: list[str]) -> None:
             accuracies.append(result.test_metrics["accuracy"])
             copies = []
             if name in SENTENCE_AUGMENTERS:  # cached by now
-                copies = augmented_examples(train, "classification", data.label_names, trial)[0]
+                copies = augmented_examples(train, data.task, data.label_names, trial)[0]
             rows = len(used.train) + len(copies)
         mean = statistics.mean(accuracies)
         std = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0

@@ -48,10 +48,12 @@ space:
 
 
 def epochs_by_depth(rows: int) -> None:
-    from stratsearch.config import DataSpec, Objective, trial_from_space
-    from stratsearch.model import resolve_model_path
-    from stratsearch.single_run import tokenized_data
-    from stratsearch.trainer import train
+    from stratsearch.objective import Objective
+    from stratsearch.prepare import tokenized_data
+    from stratsearch.tasks import TASKS
+    from stratsearch.train.config import DataSpec, trial_from_space
+    from stratsearch.train.model_dir import resolve_model_path
+    from stratsearch.train.trainer import train
 
     spec = DataSpec(
         train=SHARED / "rt-snippets/train.jsonl",
@@ -60,7 +62,7 @@ def epochs_by_depth(rows: int) -> None:
         max_train_rows=rows,
     )
     model = resolve_model_path("minilm-l6")
-    data = tokenized_data(model, spec, "classification")
+    data = tokenized_data(model, spec, TASKS["classification"])
     objective = Objective(metric="accuracy", mode="max")
     print(f"## One epoch by freeze depth: MiniLM, rt-snippets, {rows} rows, max_length 64\n")
     print(
@@ -75,7 +77,7 @@ def epochs_by_depth(rows: int) -> None:
             os.environ["STRATSEARCH_CACHE"] = tempfile.mkdtemp(prefix="stratsearch-bench-")  # a cold cache
             trial = trial_from_space(
                 {"epochs": 1, "batch_size": 32, "freeze_depth": k, "optimizer": {"adamw": {"lr": 1e-4}}},
-                "classification",
+                TASKS["classification"],
             )
             results[mode] = train(model, data, trial, objective)
         off, on = results["off"], results["on"]

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from stratsearch.space import load_space
-from stratsearch.sweep import run_sweep
-from stratsearch.trial_record import all_records
+from stratsearch.space.load import load_space
+from stratsearch.sweep.driver import run_sweep
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "rt-snippets"
 
@@ -55,9 +54,9 @@ def main() -> None:
         start = time.perf_counter()
         run_dir = run_sweep(load_space(path), Path(tmp) / "runs", quiet=True)
         wall = time.perf_counter() - start
-        statuses = [r.status() for r in all_records(run_dir)]
-    trial_wall = sum(s["wall_s"] for s in statuses)
-    train_time = sum(s.get("train_seconds", 0.0) for s in statuses)
+        statuses = [status for _, status in run_dir.statuses()]
+    trial_wall = sum(s.wall_s or 0.0 for s in statuses)
+    train_time = sum(s.train_seconds or 0.0 for s in statuses)
     print(f"{len(statuses)} trials, {args.rows} rows, {args.epochs} epoch(s) each")
     print(f"sweep wall time            {wall:8.1f} s")
     print(f"sum of trial wall times    {trial_wall:8.1f} s  (mean {trial_wall / len(statuses):.1f} s per trial)")

@@ -20,10 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stratsearch.config import DataSpec, Objective, trial_from_space
-from stratsearch.data import load_dataset
-from stratsearch.model import quiet_transformers, resolve_model_path
-from stratsearch.trainer import train
+from stratsearch.objective import Objective
+from stratsearch.tasks import TASKS
+from stratsearch.train.config import DataSpec, trial_from_space
+from stratsearch.train.data import load_dataset
+from stratsearch.train.model import quiet_transformers
+from stratsearch.train.model_dir import resolve_model_path
+from stratsearch.train.trainer import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "rt-snippets"
 
@@ -47,7 +50,7 @@ def main() -> None:
         max_length=64,
         max_train_rows=args.rows,
     )
-    data = load_dataset(spec, "classification", tokenizer)
+    data = load_dataset(spec, TASKS["classification"], tokenizer)
 
     hf_seconds, hf_acc = trainer_baseline(model_path, tokenizer, data, args.epochs, args.seed)
     print(f"transformers Trainer : train {hf_seconds:7.1f} s  validation accuracy {hf_acc:.4f}")
@@ -62,7 +65,7 @@ def main() -> None:
             "head": {"pooling": "cls"},
             "precision": "fp32",
         },
-        "classification",
+        TASKS["classification"],
     )
     result = train(model_path, data, trial, Objective(metric="accuracy", mode="max"), device=torch.device("cpu"))
     ours = result.timings["train"]

@@ -7,21 +7,25 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from .ensemble import METHODS
-from .errors import StratsearchError
+from stratsearch.ensemble.methods import METHODS
+from stratsearch.errors import StratsearchError
+from stratsearch.rundir import RunDir
 
-# soft_wrap: messages (paths, key lists) stay on one line however narrow the terminal or pipe.
+# Heavy libraries (torch, Ray, Optuna, pandas) are imported by the commands that use them, so
+# that `--help` and `validate` start fast. soft_wrap: messages (paths, key lists) stay on one
+# line however narrow the terminal or pipe.
 console = Console(stderr=True, soft_wrap=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .artifacts import save_run
-    from .single_run import prepare
-    from .trainer import EpochMetrics, pick_device, train
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from stratsearch.prepare import prepare
+    from stratsearch.train.artifacts import save_run
+    from stratsearch.train.trainer import EpochMetrics, pick_device, train
 
     device = pick_device(args.device)  # a wrong --device fails before the data are read
     prepared = prepare(args.config)
@@ -74,8 +78,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .sampling import describe, grid_size
-    from .space import load_space
+    from stratsearch.space.load import load_space
+    from stratsearch.space.sampling import describe, grid_size
 
     spec = load_space(args.space)
     out = Console(soft_wrap=True, highlight=False, markup=False)  # values like ['a', 'b'] are not markup
@@ -102,33 +106,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .results import results_frame
-    from .space import load_space
-    from .sweep import run_sweep
+    from collections import Counter
+
+    from stratsearch.space.load import load_space
+    from stratsearch.sweep.driver import run_sweep
 
     spec = load_space(args.space)
     run_dir = run_sweep(
         spec, Path(args.runs_dir), address=args.address, quiet=args.quiet, node_ip_address=args.node_ip_address
     )
-    frame = results_frame(run_dir, spec.objective.metric)
-    metric = f"best_{spec.objective.metric}"
-    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
-    console.print(f"{len(frame)} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    scored = frame.dropna(subset=[metric]) if len(frame) else frame
-    if len(scored):
-        best = scored.sort_values(metric, ascending=spec.objective.mode == "min").iloc[0]
-        console.print(
-            f"best: trial {best['trial']} with validation {spec.objective.metric} {best[metric]:.4f}", markup=False
-        )
-    console.print(f"results: {run_dir / 'results.csv'}; Optuna study: {run_dir / 'study.db'}", markup=False)
-    if (run_dir / "ensemble" / "ensemble.json").is_file():
-        from .ensemble import read_ensemble
+    counts = Counter(s.status for _, s in run_dir.statuses() if s.status != "interrupted")
+    trials = sum(counts.values())
+    console.print(f"{trials} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    ranked = run_dir.ranked(spec.objective, include_pruned=True)
+    if ranked:
+        best = ranked[0]
+        value = best.status().best_value
+        console.print(f"best: trial {best.number} with validation {spec.objective.metric} {value:.4f}", markup=False)
+    console.print(f"results: {run_dir.results_csv}; Optuna study: {run_dir.study_path}", markup=False)
+    if run_dir.has_ensemble():
+        print_ensemble(run_dir.read_ensemble())
+    if trials:
+        from stratsearch.report.build import write_report
 
-        print_ensemble(read_ensemble(run_dir))
-    if len(frame):
-        from .report.build import write_report
-
-        html, _ = write_report(run_dir, Path(args.reports_dir) / f"{spec.name}.html")
+        html, _ = write_report(run_dir.path, Path(args.reports_dir) / f"{spec.name}.html")
         console.print(f"report: {html}", markup=False)
     return 0
 
@@ -162,24 +163,20 @@ def print_ensemble(summary: dict) -> None:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from .ensemble import ensemble_run
-    from .run_info import read_run_info
-    from .single_run import tokenized_data
-    from .sweep import exclusive
+    from stratsearch.ensemble.methods import ensemble_run
+    from stratsearch.prepare import tokenized_data
 
-    run_dir = Path(args.run_dir)
-    info = read_run_info(run_dir)
-    with exclusive(run_dir):
+    run_dir = RunDir(Path(args.run_dir))
+    info = run_dir.info()
+    with run_dir.lock():
         data = tokenized_data(info.model_path, info.data, info.task)
-        summary = ensemble_run(
-            run_dir, data, info.metric, info.mode, args.top_k or info.top_k, args.method or info.method
-        )
+        summary = ensemble_run(run_dir, data, info.objective, args.top_k or info.top_k, args.method or info.method)
     print_ensemble(summary)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report.build import write_report
+    from stratsearch.report.build import write_report
 
     html, md = write_report(Path(args.run_dir), Path(args.out) if args.out else None)
     console.print(f"report: {html} (and {md})", markup=False)
@@ -187,7 +184,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .report.build import write_compare
+    from stratsearch.report.build import write_compare
 
     html, md = write_compare([Path(d) for d in args.run_dirs], Path(args.out) if args.out else None)
     console.print(f"comparison: {html} (and {md})", markup=False)
@@ -195,11 +192,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .inference import predict_file
-    from .run_info import read_run_info
+    from stratsearch.ensemble.predict import predict_file
 
-    run_dir = Path(args.run_dir)
-    info = read_run_info(run_dir)
+    run_dir = RunDir(Path(args.run_dir))
+    info = run_dir.info()
     out = Path(args.out) if args.out else None
     recipe, rows, metrics = predict_file(run_dir, Path(args.input), info, args.best, out, args.device)
     console.print(f"{rows} predictions by the {recipe.description} → {out or 'stdout'}", markup=False)

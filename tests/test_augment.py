@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stratsearch import augmentation
-from stratsearch.augmentation import augmented_examples, with_augmented_train
+from stratsearch.augment import sets as augmentation
+from stratsearch.augment.lexicon import missing_wordnet, synonyms
+from stratsearch.augment.sets import augmented_examples, with_augmented_train
+from stratsearch.augment.translate import missing_translator
 from stratsearch.cli import main
-from stratsearch.config import trial_from_space
-from stratsearch.lexicon import missing_wordnet, synonyms
-from stratsearch.single_run import prepare
-from stratsearch.strategies.augmenters import AUGMENTERS, STOPWORDS, EdaConfig, Example, mentions
-from stratsearch.translate import missing_translator
+from stratsearch.prepare import prepare
+from stratsearch.tasks import TASKS
+from stratsearch.train.config import trial_from_space
+from stratsearch.train.strategies.augmenters import AUGMENTERS, STOPWORDS, EdaConfig, Example, mentions
 from tests.conftest import ROWS
 
 needs_wordnet = pytest.mark.skipif(missing_wordnet() is not None, reason=str(missing_wordnet()))
@@ -140,12 +141,12 @@ def test_back_translation_round_trips_the_whole_set_through_apertium() -> None:
 def test_augmented_set_is_cached_and_reused(make_config, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STRATSEARCH_CACHE", str(tmp_path / "cache"))
     prepared = prepare(make_config(n_train=32))
-    trial = trial_from_space({"augment": {"synonym": {"alpha": 0.3}}, "n_aug": 2}, "classification")
-    first, cached = augmented_examples(prepared.data.train, "classification", prepared.data.label_names, trial)
+    trial = trial_from_space({"augment": {"synonym": {"alpha": 0.3}}, "n_aug": 2}, TASKS["classification"])
+    first, cached = augmented_examples(prepared.data.train, prepared.data.task, prepared.data.label_names, trial)
     assert not cached and 32 <= len(first) <= 64
     # the second use computes nothing: computing would fail now
     monkeypatch.setattr(augmentation, "compute", lambda *a: pytest.fail("recomputed a cached set"))
-    again, cached = augmented_examples(prepared.data.train, "classification", prepared.data.label_names, trial)
+    again, cached = augmented_examples(prepared.data.train, prepared.data.task, prepared.data.label_names, trial)
     assert cached and again == first
     from transformers import AutoTokenizer
 
@@ -160,7 +161,7 @@ def test_tagging_augmentation_maps_tags_to_label_ids(make_config, tmp_path: Path
     monkeypatch.setenv("STRATSEARCH_CACHE", str(tmp_path / "cache"))
     prepared = prepare(make_config("token-classification", n_train=32))
     data = prepared.data
-    trial = trial_from_space({"augment": {"mention": {"p": 1.0}}}, "token-classification")
+    trial = trial_from_space({"augment": {"mention": {"p": 1.0}}}, TASKS["token-classification"])
     from transformers import AutoTokenizer
 
     augmented = with_augmented_train(data, trial, AutoTokenizer.from_pretrained(prepared.model_path))
@@ -183,9 +184,9 @@ def space_file(make_config, tmp_path: Path, task: str, augment: dict) -> Path:
             "token-classification",
             "back_translation",
             {},
-            "space.augment.back_translation: 'back_translation' does not keep tags aligned",
+            "space.augment.back_translation: augment 'back_translation' does not keep tags aligned",
         ),
-        ("classification", "mention", {}, "space.augment.mention: 'mention' replaces entity mentions"),
+        ("classification", "mention", {}, "space.augment.mention: augment 'mention' replaces entity mentions"),
         (
             "classification",
             {"choice": {"none": {}, "synonym": {"alpha": {"uniform": [0.05, 0.3]}}}},
@@ -215,7 +216,7 @@ def test_augmenter_that_cannot_run_is_a_validation_error(
         pytest.skip("needs the apertium binary to list its modes")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    from stratsearch.lexicon import synonym_table
+    from stratsearch.augment.lexicon import synonym_table
 
     synonym_table.cache_clear()
     path = space_file(make_config, tmp_path, task, augment)
@@ -255,7 +256,7 @@ def save_tiny_translator(out: Path) -> Path:
 def test_back_translation_through_local_seq2seq_models(tmp_path: Path) -> None:
     # Random weights translate nothing meaningful: this checks the plumbing (both directions,
     # batching, one line out per line in), not translation quality.
-    from stratsearch.translate import round_trip
+    from stratsearch.augment.translate import round_trip
 
     model = save_tiny_translator(tmp_path / "tiny-bart")
     cfg = AUGMENTERS["back_translation"].config(model=str(model), reverse_model=str(model))

@@ -69,7 +69,7 @@ def test_bad_config_lists_every_problem_exit_2(make_config, tmp_path: Path) -> N
         ({"space": {"freeze_depth": 9}}, "space.freeze_depth: 9 exceeds the model's 3 layers"),
         ({"model": "/nonexistent/model"}, "expected 'minilm-l6' or a local Hugging Face model directory"),
         ({"data": {"train": "missing.jsonl"}}, "data.train: file not found"),
-        ({"space": {"loss": "mse"}}, "space.loss: loss 'mse' does not fit task 'classification'"),
+        ({"space": {"loss": "mse"}}, "space.loss.mse: loss 'mse' does not fit task 'classification'"),
         ({"data": {"max_lenght": 32}}, "data.max_lenght: unknown key (did you mean 'max_length'?)"),
         ({"space": {"head": {"hiden": 8}}}, "space.head.hiden: unknown key (did you mean 'hidden'?)"),
         (

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from stratsearch.combine import greedy_counts, vote, weighted_mean
-from stratsearch.ensemble import BEST_SINGLE, MEAN_OF_SINGLES, Member, Pool, build_ensemble
-from stratsearch.metrics import compute_metrics
+from stratsearch.ensemble.combine import greedy_counts, vote, weighted_mean
+from stratsearch.ensemble.methods import BEST_SINGLE, MEAN_OF_SINGLES, Member, Pool, build_ensemble
+from stratsearch.objective import Objective
+from stratsearch.tasks import TASKS
 
 
 def higher(a: float, b: float) -> bool:
@@ -82,12 +83,12 @@ def test_greedy_never_does_worse_than_the_best_single_member() -> None:
 
 def pool_of(validation: list[np.ndarray], test: list[np.ndarray], targets: dict[str, list[int]]) -> Pool:
     def score(prediction, split: str) -> dict[str, float]:
-        return compute_metrics("classification", prediction, targets[split], ["a", "b"])
+        return TASKS["classification"].score(prediction, targets[split], ["a", "b"])
 
     members = [
         Member(i, Path(f"/nonexistent/{i}"), v, t) for i, (v, t) in enumerate(zip(validation, test, strict=True))
     ]
-    return Pool(members, score, "accuracy", "max")
+    return Pool(members, score, Objective(metric="accuracy", mode="max"))
 
 
 def one_hot(labels: list[int], confidence: float = 0.8) -> np.ndarray:
@@ -128,14 +129,14 @@ def test_a_skipped_chosen_method_falls_back_to_the_best_single_model() -> None:
 @pytest.fixture
 def saved_models(tmp_path: Path, tiny_model_dir: Path):
     """Save tiny classifiers (random heads, perturbed encoders) the way a trial does."""
-    from stratsearch.artifacts import save_model
-    from stratsearch.model import TaskModel, load_backbone
-    from stratsearch.strategies.heads import HeadConfig
+    from stratsearch.train.artifacts import save_model
+    from stratsearch.train.model import TaskModel, load_backbone
+    from stratsearch.train.strategies.heads import HeadConfig
 
     def save(name: str, seed: int, hidden: int = 0) -> Path:
         torch.manual_seed(seed)
         head = HeadConfig(hidden=hidden)
-        model = TaskModel(load_backbone(tiny_model_dir, 0.1, 0.1), "classification", 2, head)
+        model = TaskModel(load_backbone(tiny_model_dir, 0.1, 0.1), TASKS["classification"], 2, head)
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p) * 0.01)
@@ -149,8 +150,8 @@ def saved_models(tmp_path: Path, tiny_model_dir: Path):
 
 
 def test_soup_averages_weights_of_matching_architectures(saved_models) -> None:
-    from stratsearch.artifacts import load_model
-    from stratsearch.soup import average, matching
+    from stratsearch.ensemble.soup import average, matching
+    from stratsearch.train.artifacts import load_model
 
     folders = [saved_models("a", 1), saved_models("b", 2), saved_models("c", 3, hidden=8)]
     keep, reasons, models = matching(folders)

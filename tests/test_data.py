@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from stratsearch.config import DataSpec
-from stratsearch.data import length_bucketed_batches, load_dataset
 from stratsearch.errors import DataError
+from stratsearch.tasks import TASKS
+from stratsearch.train.config import DataSpec
+from stratsearch.train.data import length_bucketed_batches, load_dataset
 from tests.conftest import write_jsonl
 
 GOOD = [{"text": "good movie", "label": "pos"}, {"text": "bad film", "label": "neg"}]
@@ -33,7 +34,7 @@ def spec(tmp_path: Path, train: list | None = None, validation: list | None = No
 
 
 def test_classification_label_map_from_train(tmp_path: Path, tokenizer) -> None:
-    data = load_dataset(spec(tmp_path, GOOD * 3, GOOD), "classification", tokenizer)
+    data = load_dataset(spec(tmp_path, GOOD * 3, GOOD), TASKS["classification"], tokenizer)
     assert data.label_names == ["neg", "pos"]
     assert data.train.targets[:2] == [1, 0]
     assert data.class_counts().tolist() == [3, 3]
@@ -41,7 +42,7 @@ def test_classification_label_map_from_train(tmp_path: Path, tokenizer) -> None:
 
 def test_integer_labels_sort_numerically(tmp_path: Path, tokenizer) -> None:
     rows = [{"text": "good", "label": v} for v in (10, 2, 2)]
-    data = load_dataset(spec(tmp_path, rows, rows), "classification", tokenizer)
+    data = load_dataset(spec(tmp_path, rows, rows), TASKS["classification"], tokenizer)
     assert data.label_names == [2, 10]
 
 
@@ -52,19 +53,19 @@ def test_csv_and_parquet_with_custom_columns(tmp_path: Path, tokenizer) -> None:
     data_spec = DataSpec(
         train=tmp_path / "train.csv", validation=tmp_path / "validation.parquet", text="sentence", label="y"
     )
-    data = load_dataset(data_spec, "regression", tokenizer)
+    data = load_dataset(data_spec, TASKS["regression"], tokenizer)
     assert data.label_names is None
     assert data.validation.targets == [0.5, -1.0]
 
 
 def test_max_train_rows_takes_the_first_rows(tmp_path: Path, tokenizer) -> None:
-    data = load_dataset(spec(tmp_path, GOOD * 5, GOOD, max_train_rows=3), "classification", tokenizer)
+    data = load_dataset(spec(tmp_path, GOOD * 5, GOOD, max_train_rows=3), TASKS["classification"], tokenizer)
     assert len(data.train) == 3
 
 
 def test_token_tags_on_first_sub_token_only(tmp_path: Path, tokenizer) -> None:
     rows = [{"tokens": ["person", "bis", "good"], "tags": ["B-person", "I-person", "O"]}]
-    data = load_dataset(spec(tmp_path, rows, rows), "token-classification", tokenizer)
+    data = load_dataset(spec(tmp_path, rows, rows), TASKS["token-classification"], tokenizer)
     names = data.label_names
     # [CLS] per ##son b ##is good [SEP]: tags on "per", "b", "good"; -100 elsewhere.
     tokens = tokenizer.convert_ids_to_tokens(data.train.input_ids[0])
@@ -77,7 +78,7 @@ def test_token_tags_on_first_sub_token_only(tmp_path: Path, tokenizer) -> None:
 
 def test_max_length_truncates(tmp_path: Path, tokenizer) -> None:
     rows = [{"text": " ".join(["good"] * 50), "label": "pos"}, {"text": "bad", "label": "neg"}]
-    data = load_dataset(spec(tmp_path, rows, rows, max_length=10), "classification", tokenizer)
+    data = load_dataset(spec(tmp_path, rows, rows, max_length=10), TASKS["classification"], tokenizer)
     assert max(data.train.lengths) == 10
 
 
@@ -156,21 +157,21 @@ BAD = [
 @pytest.mark.parametrize(("case", "train", "validation", "task", "message"), BAD, ids=[b[0] for b in BAD])
 def test_bad_data_messages(tmp_path: Path, tokenizer, case, train, validation, task, message) -> None:
     with pytest.raises(DataError, match=message):
-        load_dataset(spec(tmp_path, train, validation if validation is not None else GOOD), task, tokenizer)
+        load_dataset(spec(tmp_path, train, validation if validation is not None else GOOD), TASKS[task], tokenizer)
 
 
 def test_undecodable_text_names_the_line(tmp_path: Path, tokenizer) -> None:
     (tmp_path / "train.jsonl").write_bytes(b'{"text": "good", "label": "pos"}\n{"text": "caf\xe9", "label": "neg"}\n')
     write_jsonl(tmp_path / "validation.jsonl", GOOD)
     with pytest.raises(DataError, match=r"train\.jsonl, line 2: text is not valid UTF-8"):
-        load_dataset(spec(tmp_path), "classification", tokenizer)
+        load_dataset(spec(tmp_path), TASKS["classification"], tokenizer)
 
 
 def test_broken_json_names_the_line(tmp_path: Path, tokenizer) -> None:
     (tmp_path / "train.jsonl").write_text('{"text": "good", "label": "pos"}\n{"text": "bad", \n')
     write_jsonl(tmp_path / "validation.jsonl", GOOD)
     with pytest.raises(DataError, match=r"train\.jsonl, line 2: not valid JSON"):
-        load_dataset(spec(tmp_path), "classification", tokenizer)
+        load_dataset(spec(tmp_path), TASKS["classification"], tokenizer)
 
 
 def test_csv_missing_column_names_csv_line(tmp_path: Path, tokenizer) -> None:
@@ -178,7 +179,7 @@ def test_csv_missing_column_names_csv_line(tmp_path: Path, tokenizer) -> None:
     write_jsonl(tmp_path / "validation.jsonl", GOOD)
     data_spec = DataSpec(train=tmp_path / "train.csv", validation=tmp_path / "validation.jsonl")
     with pytest.raises(DataError, match=r"train\.csv, line 2, column 'label': column missing"):
-        load_dataset(data_spec, "classification", tokenizer)
+        load_dataset(data_spec, TASKS["classification"], tokenizer)
 
 
 def test_unsupported_suffix(tmp_path: Path, tokenizer) -> None:
@@ -187,6 +188,6 @@ def test_unsupported_suffix(tmp_path: Path, tokenizer) -> None:
     with pytest.raises(DataError, match=r"unsupported file type '\.txt'"):
         load_dataset(
             DataSpec(train=tmp_path / "train.txt", validation=tmp_path / "validation.jsonl"),
-            "classification",
+            TASKS["classification"],
             tokenizer,
         )

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 
-from stratsearch.artifacts import has_model, load_predictions
 from stratsearch.cli import main
-from stratsearch.combine import flatten
-from stratsearch.ensemble import ranked_trials
-from stratsearch.trial_record import all_records
+from stratsearch.ensemble.combine import flatten
+from stratsearch.objective import Objective
+from stratsearch.rundir import RunDir
+from stratsearch.train.artifacts import has_model, load_predictions
 from tests.conftest import run_args, write_jsonl
 
 
@@ -63,15 +63,15 @@ def chosen_row(summary: dict) -> dict:
 
 def test_sweep_ensembles_its_top_k_and_predict_reproduces_it(make_config, tmp_path: Path, capsys) -> None:
     run_dir = run_sweep(make_config, tmp_path, "classification", trials=4, top_k=2)
-    ranked = ranked_trials(run_dir, "max")
+    ranked = RunDir(run_dir).ranked(Objective(metric="accuracy", mode="max"))
     # only the top-k finished trials keep their models
     assert [has_model(r.folder) for r in ranked] == [True, True, False, False]
     summary = stored(run_dir)
     assert summary["members"] == [r.number for r in ranked[:2]]
     assert summary["method"] == "greedy" and summary["requested"] == "greedy"
     table = {row["method"]: row for row in summary["table"]}
-    assert table["best single"]["validation_accuracy"] == ranked[0].status()["best_value"]
-    assert table["best single"]["test_accuracy"] == ranked[0].status()["test"]["accuracy"]
+    assert table["best single"]["validation_accuracy"] == ranked[0].status().best_value
+    assert table["best single"]["test_accuracy"] == ranked[0].status().test["accuracy"]
     assert table["greedy"]["validation_accuracy"] >= table["best single"]["validation_accuracy"]
     assert (run_dir / "ensemble" / "table.csv").is_file()
 
@@ -129,7 +129,7 @@ def test_ensemble_and_predict_errors_exit_2(make_config, tmp_path: Path, capsys)
         main(["ensemble", str(run_dir), "--method", "stacking"])
     assert exit_info.value.code == 2
     # a run whose trials all failed, or none finished: nothing to ensemble, said plainly
-    for record in all_records(run_dir):
+    for record in RunDir(run_dir).trials():
         record.set_status(status="failed")
     assert main(["ensemble", str(run_dir)]) == 2
     assert "no finished trial to ensemble" in capsys.readouterr().err

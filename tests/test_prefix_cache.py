@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from stratsearch import prefix_cache
-from stratsearch.config import trial_from_space
-from stratsearch.single_run import prepare
-from stratsearch.trainer import train
+from stratsearch.prepare import prepare
+from stratsearch.train import prefix_cache
+from stratsearch.train.config import trial_from_space
+from stratsearch.train.trainer import train
 from tests.conftest import save_tiny_encoder
 
 
@@ -74,7 +74,7 @@ def test_caches_are_reused_and_derived_from_a_smaller_depth(make_config, monkeyp
     # the derived states equal states computed from the embeddings
     import torch
 
-    from stratsearch.model import load_backbone
+    from stratsearch.train.model import load_backbone
 
     data = prepared.data
     derived = prefix_cache.load(cache_dir / f"{prefix_cache.data_key(prepared.model_path, data.train)}-k3")

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stratsearch.config import Objective, trial_from_space
-from stratsearch.model import blocks, encoder_layers
-from stratsearch.single_run import Prepared, prepare
-from stratsearch.strategies import CHOICE_KINDS, POOLINGS
-from stratsearch.strategies.augmenters import TAGS_ONLY, unavailable
-from stratsearch.strategies.losses import REGRESSION_LOSSES
-from stratsearch.trainer import build_model, train
+from stratsearch.objective import Objective
+from stratsearch.prepare import Prepared, prepare
+from stratsearch.tasks import TASKS
+from stratsearch.train.config import trial_from_space
+from stratsearch.train.model import blocks, encoder_layers
+from stratsearch.train.strategies import CHOICE_KINDS, POOLINGS
+from stratsearch.train.strategies.registry import Chosen
+from stratsearch.train.trainer import build_model, train
 from tests.conftest import ROWS, save_tiny_encoder, write_jsonl
 
 ENTRIES = [(kind, entry.name) for kind, registry in CHOICE_KINDS.items() for entry in registry]
@@ -26,9 +27,8 @@ def space_for(kind: str, name: str) -> tuple[str, dict]:
     """The task and space that exercise one registry entry."""
     if kind == "pooling":
         return "classification", {"head": {"pooling": name, "hidden": 8}}
-    task = "regression" if kind == "loss" and name in REGRESSION_LOSSES else "classification"
-    if kind == "augment" and name in TAGS_ONLY:
-        task = "token-classification"
+    entry = CHOICE_KINDS[kind][name]
+    task = next(t for t in ("classification", "regression", "token-classification") if entry.fits(t))
     return task, {kind: name}
 
 
@@ -57,7 +57,8 @@ def run_once(prepared: Prepared, space: dict) -> list[float]:
 @pytest.mark.parametrize(("kind", "name"), ENTRIES, ids=[f"{k}:{n}" for k, n in ENTRIES])
 def test_every_entry_runs_and_is_deterministic(kind: str, name: str, prepared_by_task: dict[str, Prepared]) -> None:
     task, space = space_for(kind, name)
-    if kind == "augment" and (why := unavailable(name, CHOICE_KINDS[kind][name].config(), task)):
+    registry = CHOICE_KINDS.get(kind)
+    if registry and (why := registry.problem(Chosen(name, registry[name].config()), task)):
         pytest.skip(why)  # a Debian package that .ci/run installs
     first = run_once(prepared_by_task[task], space)
     assert all(v == v for v in first), "no NaN metric"
@@ -124,7 +125,7 @@ def test_report_callback_gets_every_epoch(prepared_by_task: dict[str, Prepared])
     prepared = prepared_by_task["classification"]
     seen: list[int] = []
     report: Callable = lambda m: seen.append(m.epoch)  # noqa: E731
-    trial = trial_from_space({"epochs": 3, "batch_size": 8}, "classification")
+    trial = trial_from_space({"epochs": 3, "batch_size": 8}, TASKS["classification"])
     train(prepared.model_path, prepared.data, trial, Objective(metric="accuracy", mode="max"), report=report)
     assert seen == [1, 2, 3]
 

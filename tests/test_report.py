@@ -21,7 +21,7 @@ from stratsearch.report.document import to_html
 from stratsearch.report.findings import findings
 from stratsearch.report.importance import param_importance
 from stratsearch.report.view import load_run
-from stratsearch.trial_record import TrialRecord, write_json
+from stratsearch.rundir import TrialRecord, write_json
 
 DIMS = {
     "freeze_depth": IntDistribution(0, 6),

@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from stratsearch.cli import main
-from stratsearch.config import trial_from_space
 from stratsearch.errors import ConfigError
-from stratsearch.sampling import grid_size, sample
-from stratsearch.space import load_space
+from stratsearch.space.load import load_space
+from stratsearch.space.sampling import grid_size, sample
+from stratsearch.tasks import TASKS
+from stratsearch.train.config import trial_from_space
 
 SPACES = sorted((Path(__file__).parents[1] / "search_spaces").glob("*.yaml"))
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -132,7 +133,11 @@ MALFORMED = [
     ("space.optimizer", {"choice": 3}, "space.optimizer.choice: expected a list of optimizer names or a mapping"),
     ("space.schedule", {"choice": ["linear", "cosin"]}, "unknown schedule 'cosin' (did you mean 'cosine'?)"),
     ("space.penalty", {"l2": {"lambda": {"loguniform": [-1, 1]}}}, "loguniform needs lo > 0, found -1"),
-    ("space.loss", {"choice": ["cross_entropy", "mse"]}, "space.loss: loss 'mse' does not fit task 'classification'"),
+    (
+        "space.loss",
+        {"choice": ["cross_entropy", "mse"]},
+        "space.loss.mse: loss 'mse' does not fit task 'classification'",
+    ),
     ("space.loss", {"focal": {"gama": 2}}, "space.loss.focal.gama: unknown key (did you mean 'gamma'?)"),
     ("space.head", {"hidden": {"choice": [0, -8]}}, "space.head.hidden: option -8: input should be greater than"),
     ("space.head", {"pooling": {"choice": ["cls", "max"]}}, "space.head.pooling: option 'max': value error"),
@@ -243,4 +248,4 @@ def test_untouched_branch_parameters_are_defaults(base_space: dict, tmp_path: Pa
     configs = [sample(study.ask(), spec.space) for _ in range(20)]
     assert {next(iter(c["optimizer"])) for c in configs} == {"adamw", "sgd"}
     sgd = next(c for c in configs if "sgd" in c["optimizer"])
-    assert trial_from_space(sgd, "classification").optimizer.params.momentum == 0.9
+    assert trial_from_space(sgd, TASKS["classification"]).optimizer.params.momentum == 0.9

@@ -8,16 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from stratsearch.strategies import Chosen
-from stratsearch.strategies.heads import HeadConfig, build_head, cls_pool, mean_pool
-from stratsearch.strategies.losses import LOSSES, balanced_class_weights, task_loss
-from stratsearch.strategies.penalties import PENALTIES
-from stratsearch.strategies.registry import NoParams, Registry
-from stratsearch.strategies.schedules import SCHEDULES, lr_factor
-from stratsearch.strategies.scope import gradual_unfreeze, param_groups
+from stratsearch.train.strategies import Chosen
+from stratsearch.train.strategies.heads import HeadConfig, build_head, cls_pool, mean_pool
+from stratsearch.train.strategies.losses import LOSSES, balanced_class_weights, task_loss
+from stratsearch.train.strategies.penalties import PENALTIES
+from stratsearch.train.strategies.registry import NoParams, StrategyRegistry
+from stratsearch.train.strategies.schedules import SCHEDULES, lr_factor
+from stratsearch.train.strategies.scope import gradual_unfreeze, param_groups
 
 
-def chosen(registry: Registry, name: str, **params) -> Chosen:
+def chosen(registry: StrategyRegistry, name: str, **params) -> Chosen:
     return Chosen(name, registry[name].config.model_validate(params))
 
 
@@ -188,8 +188,10 @@ def test_gradual_unfreeze_one_block_per_epoch_from_top() -> None:
     ]
 
 
-def test_registry_rejects_duplicate_names() -> None:
-    registry: Registry = Registry("demo")
+def test_registry_rejects_duplicate_names_and_refuses_unknown_ones() -> None:
+    registry: StrategyRegistry = StrategyRegistry("demo")
     registry.register("a")(lambda: None)
     with pytest.raises(ValueError, match="registered twice"):
         registry.register("a")(lambda: None)
+    with pytest.raises(KeyError, match="unknown demo 'b'; expected one of \\['a'\\]"):
+        registry["b"]

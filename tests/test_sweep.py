@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from stratsearch.cli import main
-from stratsearch.sweep import exclusive
-from stratsearch.trial_record import all_records
+from stratsearch.rundir import RunDir
 from tests.conftest import run_args
 
 
@@ -66,11 +65,11 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     ok = results[results["status"].isin(["finished", "pruned"])]
     assert len(ok) == 3 and ok["best_accuracy"].notna().all()
     # every trial folder: resolved config, per-epoch metrics, validation predictions
-    for record in all_records(run_dir):
+    for record in RunDir(run_dir).trials():
         assert "optimizer" in record.config()["config"] and "versions" in record.config()
-        if record.status()["status"] != "failed":
+        if record.status().status != "failed":
             assert record.metrics() and record.predictions_path("validation").is_file()
-    finished = [r for r in all_records(run_dir) if r.status()["status"] == "finished"]
+    finished = [r for r in RunDir(run_dir).trials() if r.status().status == "finished"]
     assert all(r.predictions_path("test").is_file() for r in finished)
     # the Optuna study persisted in SQLite, conditional names as in the space
     study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{run_dir / 'study.db'}")
@@ -98,16 +97,16 @@ def test_multi_objective_sweep_with_nsga2(make_config, tmp_path: Path) -> None:
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 3
     for t in complete:
-        record = next(r for r in all_records(runs / "tiny-sweep") if r.number == t.number)
+        record = RunDir(runs / "tiny-sweep").trial(t.number)
         status = record.status()
-        assert t.values == status["objectives"]
-        assert t.values[0] == status["best_value"]
+        assert t.values == status.objectives
+        assert t.values[0] == status.best_value
 
 
 def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, capsys) -> None:
     path = sweep_space(make_config, tmp_path, trials=1)
     runs = tmp_path / "runs"
-    with exclusive(runs / "tiny-sweep"):
+    with RunDir(runs / "tiny-sweep").lock():
         assert main(run_args(path, runs.parent)) == 2
     assert "is in use by another `stratsearch run`" in capsys.readouterr().err
 
@@ -119,7 +118,7 @@ def test_no_cluster_at_address_exits_2(make_config, tmp_path: Path, capsys) -> N
 
 
 def finished_trials(run_dir: Path) -> dict[int, dict]:
-    return {r.number: r.config()["config"] for r in all_records(run_dir) if r.status().get("status") == "finished"}
+    return {r.number: r.config()["config"] for r in RunDir(run_dir).trials() if r.status().status == "finished"}
 
 
 def test_sigkill_then_rerun_resumes_without_losing_or_repeating(make_config, tmp_path: Path) -> None:

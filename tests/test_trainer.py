@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stratsearch.config import Objective, trial_from_space
 from stratsearch.errors import TrainingDiverged
-from stratsearch.single_run import prepare
-from stratsearch.trainer import pick_device, predict, train
+from stratsearch.objective import Objective
+from stratsearch.prepare import prepare
+from stratsearch.train.config import trial_from_space
+from stratsearch.train.trainer import pick_device, predict, train
 
 
 def fit(config_path, space: dict | None = None, objective: Objective | None = None):

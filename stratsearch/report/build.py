@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .describe import describe
-from .document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
-from .findings import Finding, findings, pruning_findings
-from .importance import Importance, param_importance
-from .plots import dimension_plot, importance_plot, learning_curves_plot, search_progress_plot
-from .view import RunView, load_run
+from stratsearch.report.describe import describe
+from stratsearch.report.document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
+from stratsearch.report.findings import Finding, findings, pruning_findings
+from stratsearch.report.importance import Importance, param_importance
+from stratsearch.report.plots import dimension_plot, importance_plot, learning_curves_plot, search_progress_plot
+from stratsearch.report.view import RunView, load_run
 
 LEADERBOARD_SIZE = 10
 
@@ -40,7 +40,7 @@ def facts(view: RunView) -> list[tuple[str, str]]:
     rows = [
         ("data", f"{info.task}; {sizes or 'sizes not recorded'} ({Path(str(info.data.train)).parent.name})"),
         ("model", info.model or str(info.model_path)),
-        ("objective", f"{info.mode} validation {metric}"),
+        ("objective", f"{info.objective.mode} validation {metric}"),
         ("search", f"{info.search.get('sampler', '?')} sampler, {info.search.get('pruner', '?')} pruner"),
         ("budget used", used),
         ("trials", ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"),

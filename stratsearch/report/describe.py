@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Scalars
+from stratsearch.train.config import Scalars
 
 NAMES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "adafactor": "Adafactor", "lora": "LoRA", "bitfit": "BitFit"}
 LOSS_PARAMS = {"focal": ("gamma", "γ"), "label_smoothing": ("epsilon", "ε"), "huber": ("delta", "δ")}

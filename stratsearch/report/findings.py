@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..ensemble import METHODS
-from .describe import describe, number
-from .view import RunView
+from stratsearch.ensemble.methods import METHODS
+from stratsearch.report.describe import describe, number
+from stratsearch.report.view import RunView
 
 ALPHA = 0.05
 UNIT_METRICS = {"accuracy", "macro_f1", "f1", "precision", "recall", "pearson", "spearman"}
@@ -94,7 +94,7 @@ def dimension_finding(view: RunView, frame: pd.DataFrame, name: str) -> Finding 
         return None
     if isinstance(view.dims[name], CategoricalDistribution) or rows[name].nunique() == 2:
         groups = dict(iter(rows.groupby(name)))
-        order = sorted(groups, key=lambda v: groups[v]["value"].mean(), reverse=view.info.mode == "max")
+        order = sorted(groups, key=lambda v: view.objective.sort_key(groups[v]["value"].mean()))
         top, bottom = order[0], order[-1]
         pairs = len(groups) * (len(groups) - 1) // 2
         return compare(
@@ -128,10 +128,10 @@ def findings(view: RunView, importance: dict[str, float] | None = None) -> list[
     baseline = view.baseline()
     if baseline is not None and baseline is not best:
         diff = best.value - baseline.value
-        gain = "better" if view.better(best.value, baseline.value) else "worse"
+        gain = "better" if view.objective.better(best.value, baseline.value) else "worse"
         on_test = ""
         if best.test is not None and baseline.test is not None:
-            test_gain = "better" if view.better(best.test, baseline.test) else "worse"
+            test_gain = "better" if view.objective.better(best.test, baseline.test) else "worse"
             on_test = f"; on test {amount(view, best.test - baseline.test)} {test_gain}"
             on_test += f" ({best.test:.4f} vs {baseline.test:.4f})"
         out.append(
@@ -181,9 +181,8 @@ def ensemble_findings(view: RunView) -> list[Finding]:
         f" {outcome.split}, {outcome.gain:+.4f} against the best single model ({outcome.single:.4f})."
     )
     methods = [r for r in view.ensemble["table"] if f"validation_{metric}" in r and r["method"] in METHODS]
-    sign = 1 if view.info.mode == "max" else -1
-    top = max(methods, key=lambda r: sign * r[f"validation_{metric}"])
-    if sign * top[f"validation_{metric}"] > sign * outcome.validation:
+    top = min(methods, key=lambda r: view.objective.sort_key(r[f"validation_{metric}"]))
+    if view.objective.better(top[f"validation_{metric}"], outcome.validation):
         text += f" On validation the best method was {top['method']} ({top[f'validation_{metric}']:.4f})."
     return [Finding(text, f"trials {', '.join(str(m) for m in view.ensemble['members'])}")]
 

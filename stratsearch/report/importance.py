@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .view import RunView
+from stratsearch.report.view import RunView
 
 MIN_TRIALS = 4
 
@@ -37,7 +37,7 @@ def param_importance(view: RunView, seed: int = 0) -> Importance:
     if len({t.value for t in sampled}) == 1:
         # fANOVA divides by the variance of the objective: with none, nothing can be said to matter.
         return Importance({}, len(sampled), f"not computed: every sampled trial scored the same ({sampled[0].value:g})")
-    study = optuna.create_study(direction="maximize" if view.info.mode == "max" else "minimize")
+    study = optuna.create_study(direction=view.objective.direction)
     for t in sampled:
         study.add_trial(
             create_trial(

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .view import RunView, TrialView
+from stratsearch.report.view import RunView, TrialView
 
 STATUS_STYLE = {"finished": ("#1f77b4", 1.0), "pruned": ("#7f7f7f", 0.6), "stopped": ("#bcbd22", 0.6)}
 
@@ -95,7 +95,6 @@ def search_progress_plot(view: RunView) -> bytes:
     """Best validation value so far, against trial number and against wall-clock time."""
     trials = sorted(view.scored(), key=lambda t: t.number)
     fig, axes = figure(ncols=2)
-    sign = 1 if view.info.mode == "max" else -1
     for ax, order, label in (
         (axes[0][0], trials, "trial number"),
         (axes[0][1], sorted(trials, key=lambda t: (t.started or 0) + (t.wall_s or 0)), "minutes since the start"),
@@ -107,7 +106,10 @@ def search_progress_plot(view: RunView) -> bytes:
             else [((t.started or 0) + (t.wall_s or 0) - start) / 60 for t in order]
         )
         ys = [t.value for t in order]
-        best = list(np.maximum.accumulate(np.array(ys) * sign) * sign)
+        best, so_far = [], None
+        for y in ys:
+            so_far = y if view.objective.better(y, so_far) else so_far
+            best.append(so_far)
         mark(ax, order, xs, ys)
         ax.step(xs, best, where="post", color="#d62728", label="best so far")
         ax.set_xlabel(label)

@@ -6,17 +6,14 @@ searched parameters under their Optuna names and their distributions (kind and r
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..run_info import RunInfo, read_run_info
-from ..trial_record import all_records
-
-SCORED = ("finished", "pruned", "stopped")
+from stratsearch.objective import Objective
+from stratsearch.rundir import RunDir, RunInfo
 
 
 @dataclass
@@ -61,6 +58,7 @@ class RunView:
     run_dir: Path
     info: RunInfo
     trials: list[TrialView]
+    order: list[int]  # numbers of the scored trials, best first (RunDir.ranked with the pruned)
     dims: dict[str, Any]  # Optuna name → distribution
     ensemble: dict[str, Any] | None
     elapsed_s: float | None
@@ -70,16 +68,19 @@ class RunView:
     def metric(self) -> str:
         return self.info.metric
 
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.info.mode == "max" else a < b
+    @property
+    def objective(self) -> Objective:
+        return self.info.objective
 
     def scored(self) -> list[TrialView]:
-        return [t for t in self.trials if t.status in SCORED and t.value is not None]
+        """Trials with a validation value (finished, pruned or stopped), by number."""
+        ranked = set(self.order)
+        return [t for t in self.trials if t.number in ranked]
 
     def ranked(self) -> list[TrialView]:
         """Scored trials, best first; finished ones ahead of pruned ones with the same value."""
-        sign = -1 if self.info.mode == "max" else 1
-        return sorted(self.scored(), key=lambda t: (sign * t.value, t.status != "finished", t.number))
+        by_number = {t.number: t for t in self.trials}
+        return [by_number[n] for n in self.order]
 
     def ensemble_outcome(self) -> EnsembleOutcome | None:
         if not self.ensemble:
@@ -122,12 +123,12 @@ def searched_value(config: dict[str, Any], name: str) -> Any:
     return node
 
 
-def study_trials(run_dir: Path, name: str) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+def study_trials(run_dir: RunDir, name: str) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
     """Params per trial number and the distribution of each searched dimension, from study.db."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir / 'study.db'}")
+    study = optuna.load_study(study_name=name, storage=run_dir.study_url)
     params, dims = {}, {}
     for trial in study.get_trials(deepcopy=False):
         params[trial.number] = trial.params
@@ -136,14 +137,13 @@ def study_trials(run_dir: Path, name: str) -> tuple[dict[int, dict[str, Any]], d
     return params, dims
 
 
-def load_run(run_dir: Path) -> RunView:
-    run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
+def load_run(path: Path) -> RunView:
+    run_dir = RunDir(path)
+    info = run_dir.info()
     params, dims = study_trials(run_dir, info.name)
     trials = []
-    for record in all_records(run_dir):
-        status = record.status()
-        if status.get("status") == "interrupted":
+    for record, status in run_dir.statuses():
+        if status.status == "interrupted":
             continue  # restarted under another number
         stored = record.config()
         config = stored["config"]
@@ -151,22 +151,20 @@ def load_run(run_dir: Path) -> RunView:
         trials.append(
             TrialView(
                 number=record.number,
-                status=status.get("status", "unknown"),
-                value=status.get("best_value"),
-                test=(status.get("test") or {}).get(info.metric),
+                status=status.status or "unknown",
+                value=status.best_value,
+                test=status.test_value(info.metric),
                 baseline=stored.get("baseline"),
                 config=config,
                 params={k: v for k, v in trial_params.items() if v is not None},
                 curve=[m[info.metric] for m in record.metrics() if info.metric in m],
                 epochs_planned=int(config.get("epochs", 0) or 0),
-                wall_s=status.get("wall_s"),
-                started=status.get("started"),
-                trainable=status.get("trainable_parameters"),
-                reason=status.get("reason"),
+                wall_s=status.wall_s,
+                started=status.started,
+                trainable=status.trainable_parameters,
+                reason=status.reason,
             )
         )
-    ensemble_path = run_dir / "ensemble" / "ensemble.json"
-    ensemble = json.loads(ensemble_path.read_text()) if ensemble_path.is_file() else None
-    sweep_path = run_dir / "sweep.json"
-    elapsed = json.loads(sweep_path.read_text()).get("elapsed_s") if sweep_path.is_file() else None
-    return RunView(run_dir, info, trials, dims, ensemble, elapsed)
+    order = [r.number for r in run_dir.ranked(info.objective, include_pruned=True)]
+    ensemble = run_dir.read_ensemble() if run_dir.has_ensemble() else None
+    return RunView(run_dir.path, info, trials, order, dims, ensemble, run_dir.elapsed() or None)

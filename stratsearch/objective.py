@@ -1,0 +1,30 @@
+"""What "better" means for a run: one metric and its direction. Nothing else compares by mode."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+# Per-trial measures a multi-objective sweep may trade off against a validation metric.
+TRIAL_METRICS = {"trainable_parameters": "min", "train_seconds": "min"}
+
+
+class Objective(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    mode: Literal["max", "min"]
+
+    def better(self, value: float, than: float | None) -> bool:
+        """Strictly better; anything beats nothing yet."""
+        return than is None or (value > than if self.mode == "max" else value < than)
+
+    def sort_key(self, value: float) -> float:
+        """Sorting by this puts the best value first."""
+        return -value if self.mode == "max" else value
+
+    @property
+    def direction(self) -> str:
+        """Optuna's word for the mode."""
+        return "maximize" if self.mode == "max" else "minimize"

@@ -1,0 +1,359 @@
+"""The run directory: the one module that knows its layout and hands out typed records.
+
+    runs/NAME/space.yaml                 the space as run
+    runs/NAME/run.json                   what the run was made from (RunInfo)
+    runs/NAME/study.db                   the Optuna study (SQLite)
+    runs/NAME/tune/                      Ray Tune's experiment state
+    runs/NAME/sweep.json                 time spent, for the time budget across resumes
+    runs/NAME/results.csv                one row per trial, from the trial folders
+    runs/NAME/trials/0007/config.json    resolved config, Optuna params, versions
+    runs/NAME/trials/0007/metrics.jsonl  one line per epoch (appended as it trains)
+    runs/NAME/trials/0007/status.json    running | finished | pruned | stopped | failed | interrupted
+    runs/NAME/trials/0007/predictions/   best epoch's validation (and, when it finished, test) predictions
+    runs/NAME/ensemble/                  the ensemble of the top-k trials
+
+Trial folders are the source of truth. Every JSON write is atomic (write, then rename), so a
+crash never leaves a half-written record. `RunDir.ranked` is the one ranking of trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stratsearch.errors import StratsearchError
+from stratsearch.objective import Objective
+from stratsearch.tasks import TASKS, Task
+from stratsearch.train.config import DataSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from stratsearch.space.load import SpaceSpec
+    from stratsearch.train.data import Dataset
+
+FINAL = ("finished", "pruned", "stopped", "failed")  # a trial that ended, one way or another
+SCORED = ("finished", "pruned", "stopped")  # ended with a validation value
+
+
+def write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object, or {} when the file is missing or unreadable."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def versions() -> dict[str, str]:
+    import optuna
+    import torch
+    import transformers
+
+    from stratsearch import __version__
+
+    return {
+        "stratsearch": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "optuna": optuna.__version__,
+        "python": platform.python_version(),
+    }
+
+
+# --- one trial --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialStatus:
+    """A trial's `status.json`: what it is doing or how it ended, and its figures so far."""
+
+    status: str = ""  # running | finished | pruned | stopped | failed | interrupted; "" = unknown
+    epoch: int = 0  # last epoch recorded
+    started: float | None = None
+    updated: float | None = None
+    wall_s: float | None = None
+    best_value: float | None = None  # best validation objective so far
+    best_epoch: int | None = None
+    objectives: list[float] | None = None  # what the study is told if the trial ends here
+    trainable_parameters: int | None = None
+    train_seconds: float | None = None
+    test: dict[str, float] | None = None  # test metrics, finished trials only
+    epochs_run: int | None = None
+    pruned_at_epoch: int | None = None
+    reason: str | None = None  # why it failed
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> TrialStatus:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    @property
+    def ended(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def scored(self) -> bool:
+        return self.status in SCORED and self.best_value is not None
+
+    def test_value(self, metric: str) -> float | None:
+        return (self.test or {}).get(metric)
+
+
+class TrialRecord:
+    def __init__(self, run_dir: Path, number: int):
+        self.number = number
+        self.folder = Path(run_dir) / "trials" / f"{number:04d}"
+
+    def status(self) -> TrialStatus:
+        return TrialStatus.from_json(read_json(self.folder / "status.json"))
+
+    def set_status(self, **fields: Any) -> None:
+        current = dataclasses.asdict(self.status())
+        write_json(self.folder / "status.json", {**current, **fields, "updated": time.time()})
+
+    def start(self, config: dict, params: dict, baseline: int | None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "metrics.jsonl").unlink(missing_ok=True)
+        write_json(
+            self.folder / "config.json",
+            {"trial": self.number, "config": config, "params": params, "baseline": baseline, "versions": versions()},
+        )
+        self.set_status(status="running", epoch=0, started=time.time())
+
+    def epoch(self, metrics: dict, best_value: float, best_epoch: int, objectives: list[float], **extra: Any) -> None:
+        """Append an epoch; `objectives` are what the study is told if the trial ends here."""
+        with (self.folder / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        self.set_status(
+            epoch=metrics["epoch"], best_value=best_value, best_epoch=best_epoch, objectives=objectives, **extra
+        )
+
+    def finish(self, status: str, **fields: Any) -> None:
+        started = self.status().started or time.time()
+        self.set_status(status=status, wall_s=time.time() - started, **fields)
+
+    def predictions_path(self, split: str) -> Path:
+        return self.folder / "predictions" / f"{split}.npz"
+
+    def config(self) -> dict:
+        return json.loads((self.folder / "config.json").read_text())
+
+    def metrics(self) -> list[dict]:
+        path = self.folder / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+# --- what the run was made from ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """`run.json`: the resolved model and data paths, task, objective and labels, so that the commands
+    after a sweep (`ensemble`, `predict`, `report`) need nothing but the run directory."""
+
+    name: str
+    task: Task
+    model_path: Path
+    data: DataSpec
+    objective: Objective
+    labels: list[Any] | None
+    top_k: int
+    method: str
+    model: str = ""  # as the space names it, e.g. minilm-l6
+    sizes: dict[str, int] = field(default_factory=dict)  # examples per split
+    budget: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        return self.objective.metric
+
+
+# --- the run directory ---------------------------------------------------------------------------
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    # layout
+    @property
+    def trials_dir(self) -> Path:
+        return self.path / "trials"
+
+    @property
+    def study_path(self) -> Path:
+        return self.path / "study.db"
+
+    @property
+    def study_url(self) -> str:
+        return f"sqlite:///{self.study_path}"
+
+    @property
+    def results_csv(self) -> Path:
+        return self.path / "results.csv"
+
+    @property
+    def ensemble_dir(self) -> Path:
+        return self.path / "ensemble"
+
+    @property
+    def ensemble_json(self) -> Path:
+        return self.ensemble_dir / "ensemble.json"
+
+    @property
+    def soup_dir(self) -> Path:
+        return self.ensemble_dir / "soup"
+
+    def trial(self, number: int) -> TrialRecord:
+        return TrialRecord(self.path, number)
+
+    def trials(self) -> list[TrialRecord]:
+        """Every trial that started, by number (an interrupted one is still listed)."""
+        folders = sorted(self.trials_dir.glob("[0-9]*"))
+        return [TrialRecord(self.path, int(f.name)) for f in folders if (f / "config.json").is_file()]
+
+    def statuses(self) -> list[tuple[TrialRecord, TrialStatus]]:
+        return [(record, record.status()) for record in self.trials()]
+
+    def ranked(self, objective: Objective, include_pruned: bool = False) -> list[TrialRecord]:
+        """Trials with a validation value, best first: finished ones (and with `include_pruned`, the
+        pruned and stopped ones at the best value they reached; a finished trial goes ahead of a
+        pruned one with the same value). Ties: lower trial number first."""
+        kept = [(record, s) for record, s in self.statuses() if s.scored and (include_pruned or s.status == "finished")]
+        kept.sort(
+            key=lambda pair: (objective.sort_key(pair[1].best_value), pair[1].status != "finished", pair[0].number)
+        )
+        return [record for record, _ in kept]
+
+    # run.json
+    def write_info(self, spec: SpaceSpec, model_path: Path, data: Dataset) -> None:
+        splits = {"train": data.train, "validation": data.validation, "test": data.test}
+        write_json(
+            self.path / "run.json",
+            {
+                "name": spec.name,
+                "task": spec.task.name,
+                "model": spec.model,
+                "model_path": str(model_path),
+                "data": spec.data.model_dump(mode="json"),
+                "sizes": {name: len(split) for name, split in splits.items() if split is not None},
+                "metric": spec.objective.metric,
+                "mode": spec.objective.mode,
+                "labels": data.label_names,
+                "top_k": spec.ensemble.top_k,
+                "method": spec.ensemble.method,
+                "budget": spec.budget.model_dump(),
+                "search": spec.search.model_dump(exclude={"baseline"}),
+            },
+        )
+
+    def info(self) -> RunInfo:
+        path = self.path / "run.json"
+        if not path.is_file():
+            raise StratsearchError(f"{self.path}: not a run directory (no run.json); expected the runs/NAME of a sweep")
+        raw = json.loads(path.read_text())
+        objective = Objective(metric=raw.pop("metric"), mode=raw.pop("mode"))
+        return RunInfo(
+            **{
+                **raw,
+                "task": TASKS[raw["task"]],
+                "model_path": Path(raw["model_path"]),
+                "data": DataSpec(**raw["data"]),
+                "objective": objective,
+            }
+        )
+
+    # the ensemble
+    def read_ensemble(self) -> dict[str, Any]:
+        if not self.ensemble_json.is_file():
+            raise StratsearchError(f"{self.path}: no ensemble yet; run `stratsearch ensemble {self.path}` first")
+        return json.loads(self.ensemble_json.read_text())
+
+    def has_ensemble(self) -> bool:
+        return self.ensemble_json.is_file()
+
+    # time spent
+    def elapsed(self) -> float:
+        """Seconds the sweep has run so far, over every resume."""
+        value = read_json(self.path / "sweep.json").get("elapsed_s")
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    def add_elapsed(self, seconds: float) -> None:
+        write_json(self.path / "sweep.json", {"elapsed_s": self.elapsed() + seconds})
+
+    # one command at a time
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One `run` (or `ensemble`) per run directory: the lock dies with its process, even under kill -9."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / ".lock").open("w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StratsearchError(
+                    f"{self.path} is in use by another `stratsearch run`; wait for it or use another --runs-dir"
+                ) from None
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+
+    # results.csv
+    def results_frame(self, metric: str) -> pd.DataFrame:
+        """One row per trial (restarted ones under their new number only): every parameter, status,
+        best metric, epochs run, time."""
+        import pandas as pd
+
+        rows = []
+        for record, status in self.statuses():
+            if status.status == "interrupted":
+                continue  # restarted under a new trial number
+            config = record.config()
+            row: dict = {
+                "trial": record.number,
+                "status": status.status or None,
+                "baseline": config.get("baseline"),
+                f"best_{metric}": status.best_value,
+                "best_epoch": status.best_epoch,
+                "epochs_run": status.epoch,
+                "wall_s": status.wall_s,
+                "trainable_parameters": status.trainable_parameters,
+                f"test_{metric}": status.test_value(metric),
+                "reason": status.reason,
+            }
+            flatten("", config["config"], row)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def write_results(self, metric: str) -> Path:
+        tmp = self.results_csv.with_suffix(".tmp")
+        self.results_frame(metric).to_csv(tmp, index=False)
+        tmp.replace(self.results_csv)
+        return self.results_csv
+
+
+def flatten(prefix: str, value: object, out: dict) -> None:
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
+    else:
+        out[prefix] = value

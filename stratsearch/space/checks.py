@@ -1,0 +1,139 @@
+"""Checks of a parsed space before anything runs.
+
+Every value a dimension can take is checked against the trainer's own config classes
+(torchtune's "validate against the code" idea): the bounds and midpoint of a range, each option
+of a choice, each branch and its parameters. Then the model's depth, the data files' columns,
+and the search settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from stratsearch.errors import Problems, did_you_mean
+from stratsearch.space.dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_number
+from stratsearch.tasks import Task
+from stratsearch.train.config import DataSpec, parse_trial
+from stratsearch.train.model_dir import model_depth
+
+
+def candidates(dim: Dim) -> list[tuple[str, Any]]:
+    if isinstance(dim, Fixed):
+        return [("value", dim.value)]
+    if isinstance(dim, Choice):
+        return [("option", v) for v in dim.options]
+    if isinstance(dim, IntRange):
+        return [("lower bound", dim.lo), ("upper bound", dim.hi)]
+    # The midpoint catches a float range on an integer setting, whose bounds alone may look whole.
+    mid = math.sqrt(dim.lo * dim.hi) if dim.log else (dim.lo + dim.hi) / 2
+    return [("lower bound", dim.lo), ("upper bound", dim.hi), ("midpoint", mid)]
+
+
+def one_key_configs(space: Space) -> list[tuple[str, dict]]:
+    """(label, a config that sets one dimension to one of its values) for every candidate value."""
+    out = []
+    for key, dim in space.items():
+        if isinstance(dim, dict):  # head
+            for sub, sub_dim in dim.items():
+                out += [(f"{label} {v!r}", {key: {sub: v}}) for label, v in candidates(sub_dim)]
+        elif isinstance(dim, Branches):
+            for branch, params in dim.options.items():
+                out.append(("branch", {key: branch}))
+                for p, p_dim in params.items():
+                    out += [(f"{label} {v!r}", {key: {branch: {p: v}}}) for label, v in candidates(p_dim)]
+        else:
+            out += [(f"{label} {v!r}", {key: v}) for label, v in candidates(dim)]
+    return out
+
+
+def check_against_trainer(space: Space, task: Task, problems: Problems) -> None:
+    seen: set[str] = set()
+    for label, config in one_key_configs(space):
+        trial_problems = Problems()
+        parse_trial(config, task, trial_problems)
+        for p in trial_problems.items:
+            message = p.message if label.startswith(("value", "branch")) else f"{label}: {p.message}"
+            if f"{p.where}: {message}" not in seen:
+                seen.add(f"{p.where}: {message}")
+                problems.add(p.where, message)
+
+
+def max_value(dim: Dim) -> Any:
+    if isinstance(dim, Fixed):
+        return dim.value
+    if isinstance(dim, Choice):
+        return max((v for v in dim.options if is_number(v)), default=None)
+    return dim.hi if isinstance(dim, IntRange | FloatRange) else None
+
+
+def check_freeze_depth(space: Space, model_dir: Path | None, problems: Problems) -> None:
+    dim = space.get("freeze_depth")
+    depth = model_depth(model_dir) if model_dir else None
+    top = max_value(dim) if dim is not None else None
+    if depth is not None and is_number(top) and top > depth:
+        problems.add("space.freeze_depth", f"{top} exceeds the model's {depth} layers (at most {depth})")
+
+
+def check_epochs_fit_budget(space: Space, max_epochs: int | None, problems: Problems) -> None:
+    """A trial may not be asked to train longer than budget.max_epochs allows."""
+    top = max_value(space["epochs"]) if "epochs" in space else 3
+    if max_epochs is not None and is_number(top) and top > max_epochs:
+        problems.add("space.epochs", f"{top} exceeds budget.max_epochs {max_epochs}")
+
+
+def check_data(data: DataSpec, task: Task, problems: Problems) -> None:
+    """Files exist and their first row has the configured columns (the full check runs at load)."""
+    columns = task.columns(data)
+    for split in ("train", "validation", "test"):
+        path = getattr(data, split)
+        if path is None:
+            continue
+        if not Path(path).is_file():
+            problems.add(f"data.{split}", f"file not found: {path}")
+            continue
+        header = first_row_columns(Path(path))
+        if header is None:
+            continue
+        for key, column in columns.items():
+            if column not in header:
+                problems.add(f"data.{key}", f"column '{column}' not in {path} (it has {sorted(header)})")
+
+
+def first_row_columns(path: Path) -> list[str] | None:
+    """Column names of a data file, cheaply; None when they cannot be read (the loader will say why)."""
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
+            with path.open("rb") as f:
+                for line in f:
+                    if line.strip():
+                        row = json.loads(line)
+                        return list(row) if isinstance(row, dict) else None
+            return None
+        if suffix == ".csv":
+            import csv
+
+            with path.open(newline="", encoding="utf-8") as f:
+                return next(csv.reader(f), None)
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def check_search(sampler: str, pruner: str, space: Space, objectives: int, problems: Problems) -> None:
+    """The sampler and the pruner are entries of their registries, and the sampler fits the space."""
+    from stratsearch.sweep.search import PRUNERS, SAMPLERS
+
+    for key, name, registry in (("sampler", sampler, SAMPLERS), ("pruner", pruner, PRUNERS)):
+        if name not in registry:
+            hint = did_you_mean(name, registry.names())
+            problems.add(f"search.{key}", f"expected one of {registry.names()}, found '{name}'{hint}")
+    if sampler in SAMPLERS and (why := SAMPLERS[sampler].check(space, objectives)):
+        problems.add("search.sampler", why)

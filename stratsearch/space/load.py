@@ -1,0 +1,252 @@
+"""Loading a `space.yaml`: its sections, its dimensions (`dims.py`) and their checks (`checks.py`),
+into one validated `SpaceSpec`. All problems of a file are reported together, before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field
+
+from stratsearch.errors import ConfigError, Problem, Problems, did_you_mean
+from stratsearch.objective import TRIAL_METRICS, Objective
+from stratsearch.space.checks import (
+    check_against_trainer,
+    check_data,
+    check_epochs_fit_budget,
+    check_freeze_depth,
+    check_search,
+)
+from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
+from stratsearch.tasks import TASKS, Task
+from stratsearch.train.config import DataSpec, Strict, TrialConfig, parse_trial, trial_from_space
+
+
+class Budget(Strict):
+    trials: int = Field(20, ge=1)
+    max_epochs: int | None = Field(None, ge=1, description="ASHA's longest run; default: the largest epochs value")
+    time: str | float | None = Field(None, description="wall-clock limit: seconds, or '90m', '8h', '1d'")
+
+
+class Resources(Strict):
+    cpus_per_trial: float = Field(2.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0, description="fractions let several trials share one GPU")
+    max_concurrent: int | None = Field(None, ge=1, description="default: as many as the resources allow")
+
+
+class Search(Strict):
+    sampler: str = "tpe"
+    pruner: str = "asha"
+    grace_period: int = Field(1, ge=1, description="epochs every trial runs before it can be pruned")
+    reduction_factor: float = Field(2.0, gt=1.0, description="ASHA / HyperBand: keep the top 1/η at each rung")
+    seed: int = 0
+    baseline: list[dict] = Field(default_factory=list, description="fixed configs evaluated first")
+
+
+class Ensemble(Strict):
+    top_k: int = Field(5, ge=1)
+    method: str = "greedy"
+
+
+SECTION_MODELS = {"budget": Budget, "resources": Resources, "search": Search, "ensemble": Ensemble}
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """A validated space.yaml."""
+
+    file: str
+    name: str
+    model: str
+    task: Task
+    data: DataSpec
+    objective: Objective
+    budget: Budget
+    resources: Resources
+    search: Search
+    ensemble: Ensemble
+    space: Space
+    secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
+    baselines: list[TrialConfig] = field(default_factory=list)
+    base_dir: Path = Path(".")
+
+    def searched(self) -> list[str]:
+        """Names of the dimensions that are searched (not fixed)."""
+        return [name for name, dim in flat_dims(self.space) if not is_fixed(dim)]
+
+    def fixed_trial(self) -> TrialConfig:
+        """The one trial of a space whose every dimension is fixed (what `train` runs)."""
+        searched = self.searched()
+        if searched:
+            problems = [
+                Problem(f"space.{n}", "is searched; `stratsearch train` takes fixed values only") for n in searched
+            ]
+            raise ConfigError(self.file, problems)
+        return trial_from_space(fixed_values(self.space), self.task, self.file)
+
+
+def parse_time(value: str | float | None) -> float | None:
+    """'90m' → 5400.0; a bare number is seconds."""
+    if value is None or is_number(value):
+        return None if value is None else float(value)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    if text and text[-1] in units:
+        try:
+            return float(text[:-1]) * units[text[-1]]
+        except ValueError:
+            pass
+    raise ValueError(f"expected seconds or a duration like '90m', '8h', found {value!r}")
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+class SpaceLoader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-5` (no dot) as a string; a space full of learning rates needs it as a float."""
+
+
+SpaceLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?\d[\d_]*(?:\.[\d_]*)?[eE][-+]?\d+$"), list("-+0123456789")
+)
+
+
+def read_yaml(path: Path) -> dict:
+    file = str(path)
+    if not path.is_file():
+        raise ConfigError(file, [Problem("file", "not found")])
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SpaceLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(file, [Problem("yaml", str(err).replace("\n", " "))]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(file, [Problem("top level", f"expected a mapping of sections, found {raw!r}")])
+    return raw
+
+
+def resolve_paths(data: DataSpec, base: Path) -> DataSpec:
+    updates = {k: base / p for k in ("train", "validation", "test") if (p := getattr(data, k)) and not p.is_absolute()}
+    return data.model_copy(update=updates)
+
+
+class ObjectiveSection(Strict):
+    """One metric, or several (a multi-objective sweep): the first picks each trial's best epoch."""
+
+    metric: str | list[str] | None = None
+    mode: Literal["max", "min"] | list[Literal["max", "min"]] | None = None
+
+
+def check_objective(raw: Any, task: Task, problems: Problems) -> list[Objective]:
+    """The objective metrics, primary first; [] when they are wrong (problems say why)."""
+    section = problems.validate(ObjectiveSection, raw or {}, "objective")
+    if section is None:
+        return []
+    metrics = task.metrics
+    names = [section.metric or next(iter(metrics))] if not isinstance(section.metric, list) else section.metric
+    modes = section.mode if isinstance(section.mode, list) else [section.mode] * len(names)
+    if not names or len(modes) != len(names) or len(set(names)) != len(names):
+        problems.add("objective", f"expected distinct metrics and one mode per metric, found {names} and {modes}")
+        return []
+    objectives = []
+    for i, (name, mode) in enumerate(zip(names, modes, strict=True)):
+        allowed = metrics if i == 0 else {**metrics, **TRIAL_METRICS}
+        if name not in allowed:
+            where = "objective.metric" + (f"[{i}]" if isinstance(section.metric, list) else "")
+            hint = did_you_mean(str(name), allowed)
+            problems.add(where, f"expected one of {list(allowed)} for task '{task}', found {name!r}{hint}")
+            continue
+        objectives.append(Objective(metric=name, mode=mode or allowed[name]))
+    return objectives if len(objectives) == len(names) else []
+
+
+def load_space(path: str | Path) -> SpaceSpec:
+    """Read and validate a space.yaml; raise ConfigError listing every problem of the file."""
+    from stratsearch.ensemble.methods import METHODS
+    from stratsearch.train.model_dir import find_model_dir
+
+    path = Path(path)
+    raw = read_yaml(path)
+    base = path.resolve().parent
+    problems = Problems()
+    problems.check_keys(raw, ["name", "model", "task", "data", "objective", "space", *SECTION_MODELS], "")
+    for key in ("model", "task", "data"):
+        if key not in raw:
+            problems.add(key, "missing; this section is required")
+    task_name = raw.get("task", "classification")
+    if not isinstance(task_name, str) or task_name not in TASKS:
+        hint = did_you_mean(str(task_name), TASKS.names())
+        problems.add("task", f"expected one of {TASKS.names()}, found {task_name!r}{hint}")
+        task_name = "classification"
+    task = TASKS[task_name]
+    model = raw.get("model", "minilm-l6")
+    model_dir = None
+    if not isinstance(model, str):
+        problems.add("model", f"expected 'minilm-l6' or a model directory path, found {model!r}")
+    else:
+        model_dir = find_model_dir(model, base)
+        if model_dir is None:
+            problems.add(
+                "model",
+                f"expected 'minilm-l6' or a local Hugging Face model directory, found '{model}'"
+                f" (no config.json in {base / model})",
+            )
+    data = problems.validate(DataSpec, raw.get("data") or {}, "data")
+    if data is not None:
+        data = resolve_paths(data, base)
+        check_data(data, task, problems)
+    objectives = check_objective(raw.get("objective"), task, problems)
+    sections = {k: problems.validate(m, raw.get(k) or {}, k) for k, m in SECTION_MODELS.items()}
+    if sections["budget"] is not None:
+        try:
+            parse_time(sections["budget"].time)
+        except ValueError as err:
+            problems.add("budget.time", str(err))
+    method = sections["ensemble"].method if sections["ensemble"] is not None else None
+    if method is not None and method not in METHODS:
+        problems.add(
+            "ensemble.method",
+            f"expected one of {METHODS.names()}, found '{method}'{did_you_mean(method, METHODS.names())}",
+        )
+    space = parse_space(raw.get("space") or {}, problems)
+    baselines: list[TrialConfig] = []
+    if space is not None:
+        check_against_trainer(space, task, problems)
+        check_freeze_depth(space, model_dir, problems)
+        if sections["budget"] is not None:
+            check_epochs_fit_budget(space, sections["budget"].max_epochs, problems)
+        if sections["search"] is not None:
+            search = sections["search"]
+            check_search(search.sampler, search.pruner, space, len(objectives), problems)
+    for i, baseline in enumerate(sections["search"].baseline if sections["search"] else []):
+        baselines.append(parse_baseline(baseline, i, task, model_dir, problems))
+    if problems.items:
+        raise ConfigError(str(path), problems.items)
+    return SpaceSpec(
+        file=str(path),
+        name=str(raw.get("name") or path.stem),
+        model=model,
+        task=task,
+        data=data,
+        objective=objectives[0] if objectives else None,
+        secondary=objectives[1:],
+        space=space,
+        baselines=baselines,
+        base_dir=base,
+        **sections,
+    )
+
+
+def parse_baseline(raw: Any, index: int, task: Task, model_dir: Path | None, problems: Problems) -> TrialConfig:
+    """A baseline is a fixed config; keys it leaves out take the trainer's defaults."""
+    where = f"search.baseline[{index}]"
+    local = Problems()
+    trial = parse_trial(raw, task, local)
+    if trial is not None and model_dir is not None:
+        check_freeze_depth({"freeze_depth": Fixed(trial.scalars.freeze_depth)}, model_dir, local)
+    for p in local.items:
+        problems.add(p.where.replace("space", where, 1), p.message)
+    return trial

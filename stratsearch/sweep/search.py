@@ -1,0 +1,140 @@
+"""The search's moving parts as registries: Optuna samplers and Ray Tune schedulers (pruners).
+
+Each entry knows how to check a space against itself and how to build itself; the DSL validates
+`search.sampler` / `search.pruner` against these names, so an unknown name stops at `validate`
+and can never fall through to some other sampler. Light at import: Optuna and Ray are imported
+by `build` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stratsearch.registry import Registry
+from stratsearch.space.sampling import grid_size, grid_values, sample
+
+if TYPE_CHECKING:
+    from stratsearch.space.dims import Space
+    from stratsearch.space.load import Search
+
+OBJECTIVE = "objective"  # the best-so-far value of the space's objective metric, reported every epoch
+
+
+@dataclass(frozen=True)
+class Sampler:
+    name: str
+    build: Callable[[Search, Space], Any]  # → an optuna.samplers.BaseSampler
+    check: Callable[[Space, int], str | None] = lambda space, objectives: None  # (space, objective count) → problem
+
+
+@dataclass(frozen=True)
+class Pruner:
+    name: str
+    build: Callable[[Search, str, int], Any]  # (search, mode, max_epochs) → a Ray Tune scheduler
+
+
+SAMPLERS: Registry[Sampler] = Registry("sampler")
+PRUNERS: Registry[Pruner] = Registry("pruner")
+
+
+def optuna_samplers() -> Any:
+    import optuna
+
+    return optuna.samplers
+
+
+def needs_grid(space: Space, objectives: int) -> str | None:
+    if grid_size(space) is None:
+        return "grid needs every dimension finite: use int or choice, not uniform/loguniform"
+    return None
+
+
+def needs_several_objectives(space: Space, objectives: int) -> str | None:
+    if objectives < 2:
+        return "nsga2 needs several objective metrics, e.g. [accuracy, trainable_parameters]"
+    return None
+
+
+SAMPLERS.add(Sampler("tpe", lambda search, space: optuna_samplers().TPESampler(seed=search.seed)))
+SAMPLERS.add(Sampler("random", lambda search, space: optuna_samplers().RandomSampler(seed=search.seed)))
+SAMPLERS.add(
+    Sampler(
+        "qmc", lambda search, space: optuna_samplers().QMCSampler(seed=search.seed, warn_independent_sampling=False)
+    )
+)
+# CMA-ES models the numeric dimensions; choices fall back to independent random sampling.
+SAMPLERS.add(
+    Sampler(
+        "cmaes",
+        lambda search, space: optuna_samplers().CmaEsSampler(seed=search.seed, warn_independent_sampling=False),
+    )
+)
+SAMPLERS.add(
+    Sampler(
+        "grid", lambda search, space: optuna_samplers().GridSampler(grid_values(space), seed=search.seed), needs_grid
+    )
+)
+SAMPLERS.add(
+    Sampler("nsga2", lambda search, space: optuna_samplers().NSGAIISampler(seed=search.seed), needs_several_objectives)
+)
+
+
+def asha(search: Search, mode: str, max_epochs: int) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        metric=OBJECTIVE,
+        mode=mode,
+        time_attr="training_iteration",
+        max_t=max_epochs,
+        grace_period=search.grace_period,
+        reduction_factor=search.reduction_factor,
+    )
+
+
+def hyperband(search: Search, mode: str, max_epochs: int) -> Any:
+    from ray.tune.schedulers import HyperBandScheduler
+
+    return HyperBandScheduler(
+        metric=OBJECTIVE,
+        mode=mode,
+        time_attr="training_iteration",
+        max_t=max_epochs + 1,
+        reduction_factor=search.reduction_factor,
+    )
+
+
+def median(search: Search, mode: str, max_epochs: int) -> Any:
+    from ray.tune.schedulers import MedianStoppingRule
+
+    return MedianStoppingRule(
+        metric=OBJECTIVE, mode=mode, time_attr="training_iteration", grace_period=search.grace_period
+    )
+
+
+def no_pruning(search: Search, mode: str, max_epochs: int) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+for name, build in (("asha", asha), ("hyperband", hyperband), ("median", median), ("none", no_pruning)):
+    PRUNERS.add(Pruner(name, build))
+
+
+class DefineByRun:
+    """Optuna define-by-run space: a baseline trial returns its fixed config, others sample the space.
+
+    A class rather than a closure so that Ray Tune can pickle the searcher into its checkpoints.
+    """
+
+    def __init__(self, space: dict, baselines: list[dict]):
+        self.space = space
+        self.baselines = baselines
+
+    def __call__(self, trial: Any) -> dict:
+        baseline = trial.user_attrs.get("baseline")
+        config = self.baselines[baseline] if baseline is not None else sample(trial, self.space)
+        return {"trial_config": config, "optuna_number": trial.number, "baseline": baseline}

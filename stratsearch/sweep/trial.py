@@ -1,0 +1,136 @@
+"""One trial of a sweep, as Ray Tune runs it: the common trainer, recorded in its own folder.
+
+Every epoch is recorded in the trial folder first and reported to Tune second, so a trial that
+Tune stops (pruned, or out of time) has already written everything it learned.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stratsearch.objective import Objective
+from stratsearch.rundir import RunDir
+from stratsearch.sweep.search import OBJECTIVE
+
+if TYPE_CHECKING:
+    from stratsearch.train.data import Dataset
+    from stratsearch.train.trainer import EpochMetrics, TrainResult
+
+CONTROL_KEYS = ("trial_config", "optuna_number", "baseline")  # the rest of a Tune config is Optuna's params
+
+
+@dataclass(frozen=True)
+class SweepContext:
+    """What every trial of a sweep shares (put in Ray's object store once)."""
+
+    data: Dataset
+    model_path: Path
+    run_dir: RunDir
+    objective: Objective
+    secondary: list[str]  # further objectives of a multi-objective sweep
+    keep_top: int  # a finished trial in the top k so far saves its model
+
+
+def run_trial(config: dict, *, context: SweepContext) -> None:
+    """Ray Tune function trainable."""
+    TrialRunner(context, config).run()
+
+
+class TrialRunner:
+    def __init__(self, context: SweepContext, config: dict):
+        self.context = context
+        self.config = config
+        self.record = context.run_dir.trial(config["optuna_number"])
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.last_report: dict[str, Any] = {}
+        self.epochs = 0
+
+    def run(self) -> None:
+        import torch
+        from ray import tune
+
+        from stratsearch.train.config import trial_from_space
+        from stratsearch.train.trainer import train
+
+        ctx = self.context
+        params = {k: v for k, v in self.config.items() if k not in CONTROL_KEYS}
+        try:
+            trial = trial_from_space(self.config["trial_config"], ctx.data.task)
+        except Exception as err:
+            self.record.start(self.config["trial_config"], params, self.config["baseline"])  # raw: it did not resolve
+            self.failed(err)
+            raise
+        self.record.start(trial.to_dict(), params, self.config["baseline"])
+        self.epochs = trial.scalars.epochs
+        try:
+            torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+            result = train(ctx.model_path, ctx.data, trial, ctx.objective, report=self.report)
+        except Exception as err:  # any failure of one trial is recorded and the sweep goes on
+            self.failed(err)
+            raise
+        self.finish(result, trial.to_dict())
+        tune.report(dict(self.last_report))
+
+    def report(self, m: EpochMetrics) -> None:
+        from ray import tune
+
+        from stratsearch.train.artifacts import save_predictions
+
+        metric = self.context.objective.metric
+        if m.is_best:  # the trainer judges "best" by the same objective
+            self.best_value, self.best_epoch = m.validation[metric], m.epoch
+            save_predictions(self.record.predictions_path("validation"), m.predictions)
+        row = {"epoch": m.epoch, "train_loss": m.train_loss, "seconds": m.seconds, **m.validation}
+        measures = {**m.validation, "trainable_parameters": m.trainable_parameters, "train_seconds": m.train_seconds}
+        objectives = [self.best_value, *(measures[name] for name in self.context.secondary)]
+        self.record.epoch(
+            row, self.best_value, self.best_epoch, objectives, trainable_parameters=m.trainable_parameters
+        )
+        self.last_report = {OBJECTIVE: self.best_value, "epoch": m.epoch, **measures}
+        if m.epoch < self.epochs:
+            # Tune may end the trial inside report() (SystemExit in this thread) once it decides
+            # to stop it, so the last epoch is reported only after the trial has recorded its end.
+            tune.report(dict(self.last_report))
+
+    def failed(self, err: BaseException) -> None:
+        import torch
+
+        reason = f"{type(err).__name__}: {err}"
+        if isinstance(err, torch.cuda.OutOfMemoryError | MemoryError):
+            reason = f"out of memory: {err}"
+        self.record.finish("failed", reason=reason)
+
+    def in_top(self, value: float) -> bool:
+        """Whether a trial ending with `value` ranks among the top k of the trials finished so far."""
+        ctx = self.context
+        ahead = sum(ctx.objective.better(r.status().best_value, value) for r in ctx.run_dir.ranked(ctx.objective))
+        return ahead < ctx.keep_top
+
+    def finish(self, result: TrainResult, config: dict) -> None:
+        from stratsearch.train.artifacts import save_model, save_predictions
+
+        ctx = self.context
+        if result.test_predictions is not None:
+            save_predictions(self.record.predictions_path("test"), result.test_predictions)
+        best_value = float(result.best.validation[ctx.objective.metric])
+        if self.in_top(best_value):
+            manifest = {
+                "task": ctx.data.task.name,
+                "labels": ctx.data.label_names,
+                "config": config,
+                "base_model": str(ctx.model_path),
+            }
+            save_model(self.record.folder, result.model, ctx.model_path, manifest)
+        self.record.finish(
+            "finished",
+            epochs_run=len(result.history),
+            best_epoch=result.best_epoch,
+            best_value=best_value,
+            test=result.test_metrics,
+            trainable_parameters=result.trainable_parameters,
+            train_seconds=result.timings["train"],
+        )

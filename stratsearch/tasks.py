@@ -1,0 +1,283 @@
+"""Tasks as objects: what differs between classification, regression and token classification.
+
+A task knows its metrics (and which way each is better), its default loss, how to read a row's
+input and label, how labels map to ids, what one prediction looks like, how to score
+predictions and how to write them out for `predict`. Everything else takes a `Task` and asks it,
+so a new task (say multi-label classification) is one class here plus its registration.
+
+Light on purpose: no torch at import (the tensors a task is handed bring their own methods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stratsearch.errors import DataError
+from stratsearch.registry import Registry
+from stratsearch.train.data import (
+    IGNORE_INDEX,
+    Split,
+    class_value,
+    column,
+    float_value,
+    text_value,
+    token_list,
+)
+
+if TYPE_CHECKING:
+    from stratsearch.train.config import DataSpec
+    from stratsearch.train.strategies.augmenters import Example
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """The sentence-level base: one text in, one target out. The losses that fit a task, and its
+    default one, are facts of the loss registry's entries."""
+
+    name: str
+    metrics: dict[str, str]  # metric → "max" | "min"; the first is the default objective
+    token_level: bool = False  # one prediction per word instead of per example
+    has_classes: bool = True  # targets are class ids (False: numbers)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Task) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    # --- reading data ---------------------------------------------------------------------------
+
+    def columns(self, spec: DataSpec) -> dict[str, str]:
+        """The data section's keys this task reads → the column names they hold."""
+        return {"text": spec.text, "label": spec.label}
+
+    def label_column(self, spec: DataSpec) -> str:
+        return spec.label
+
+    def read_input(self, file: str, line: int, row: dict, spec: DataSpec) -> Any:
+        return text_value(file, line, row, spec.text)
+
+    def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
+        return class_value(file, line, row, spec.label)
+
+    def flat_labels(self, labels: list) -> list:
+        return labels
+
+    def label_index(self, train_labels: list, file: str) -> dict[Any, int] | None:
+        """Label → id from the training split, in sorted order (ints numerically, strings alphabetically)."""
+        flat = self.flat_labels(train_labels)
+        kinds = {type(v) for v in flat}
+        if len(kinds) > 1:
+            raise DataError(file, f"labels mix types {sorted(k.__name__ for k in kinds)}; use one type")
+        names = sorted(set(flat))
+        if len(names) < 2:
+            raise DataError(file, f"need at least two classes in training, found {names}")
+        return {name: i for i, name in enumerate(names)}
+
+    def map_labels(self, labels: list, lines: list[int], index: dict, file: str, column_name: str) -> list:
+        return [lookup(index, v, file, line, column_name) for v, line in zip(labels, lines, strict=True)]
+
+    def placeholder_targets(self, inputs: list) -> list:
+        """Targets for inputs that have none (prediction): tokenizing needs their shape only."""
+        return [0] * len(inputs)
+
+    def tokenize(self, tokenizer: Any, name: str, inputs: list, targets: list, max_length: int) -> Split:
+        enc = tokenizer(inputs, truncation=True, max_length=max_length)
+        return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs))
+
+    # --- augmentation: examples as words --------------------------------------------------------
+
+    def examples(self, split: Split, label_names: list | None) -> list[Example]:
+        from stratsearch.train.strategies.augmenters import Example
+
+        return [Example(tuple(text.split())) for text in split.raw]
+
+    def from_examples(self, pairs: list[tuple[int, Example]], split: Split, label_names: list | None) -> tuple:
+        """(inputs, targets) of augmented copies: a sentence copy keeps its source's label."""
+        return [" ".join(e.words) for _, e in pairs], [split.targets[i] for i, _ in pairs]
+
+    # --- predictions ----------------------------------------------------------------------------
+
+    def num_outputs(self, label_names: list | None) -> int:
+        return len(label_names or [])
+
+    def outputs(self, logits: Any, labels: Any, split: Split, idx: np.ndarray, label_names: list | None) -> Any:
+        """One batch's predictions, one row per example: class probabilities here."""
+        return logits.softmax(-1).cpu().numpy()
+
+    def stack(self, rows: list) -> Any:
+        return np.stack(rows)
+
+    def score(self, predictions: Any, targets: list, label_names: list | None) -> dict[str, float]:
+        from sklearn.metrics import f1_score
+
+        preds = predictions.argmax(-1)
+        y = np.asarray(targets)
+        labels = np.arange(predictions.shape[-1])
+        return {
+            "accuracy": float((preds == y).mean()),
+            "macro_f1": float(f1_score(y, preds, labels=labels, average="macro", zero_division=0)),
+        }
+
+    def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
+        names = label_names or []
+        return [
+            {
+                "label": names[int(p.argmax())],
+                "probabilities": {str(n): float(x) for n, x in zip(names, p, strict=True)},
+            }
+            for p in prediction
+        ]
+
+
+def lookup(index: dict, value: Any, file: str, line: int, column_name: str) -> int:
+    if value not in index:
+        raise DataError(file, f"label {value!r} never appears in the training split", line, column_name)
+    return index[value]
+
+
+class Regression(Task):
+    """One text in, one number out."""
+
+    def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
+        return float_value(file, line, row, spec.label)
+
+    def label_index(self, train_labels: list, file: str) -> dict[Any, int] | None:
+        return None  # targets are the numbers themselves
+
+    def num_outputs(self, label_names: list | None) -> int:
+        return 1
+
+    def outputs(self, logits: Any, labels: Any, split: Split, idx: np.ndarray, label_names: list | None) -> Any:
+        return logits.cpu().numpy()
+
+    def score(self, predictions: Any, targets: list, label_names: list | None) -> dict[str, float]:
+        from scipy.stats import pearsonr, spearmanr
+
+        y = np.asarray(targets, dtype=np.float64)
+        p = predictions.astype(np.float64)
+        constant = np.ptp(p) == 0  # correlation is undefined for a constant predictor; call it 0
+        return {
+            "rmse": float(np.sqrt(np.mean((p - y) ** 2))),
+            "pearson": 0.0 if constant else float(pearsonr(p, y).statistic),
+            "spearman": 0.0 if constant else float(spearmanr(p, y).statistic),
+        }
+
+    def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
+        return [{"value": float(v)} for v in prediction]
+
+
+class TokenClassification(Task):
+    """A list of words in, one BIO tag per word out; a word's first sub-token carries its tag."""
+
+    def columns(self, spec: DataSpec) -> dict[str, str]:
+        return {"tokens": spec.tokens, "tags": spec.tags}
+
+    def label_column(self, spec: DataSpec) -> str:
+        return spec.tags
+
+    def read_input(self, file: str, line: int, row: dict, spec: DataSpec) -> Any:
+        return token_list(file, line, row, spec.tokens)
+
+    def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
+        tags = column(file, line, row, spec.tags)
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise DataError(file, "expected a list of strings", line, spec.tags)
+        if len(tags) != words:
+            raise DataError(file, f"{words} tokens but {len(tags)} tags", line, spec.tags)
+        return tags
+
+    def flat_labels(self, labels: list) -> list:
+        return [t for tags in labels for t in tags]
+
+    def map_labels(self, labels: list, lines: list[int], index: dict, file: str, column_name: str) -> list:
+        return [
+            [lookup(index, t, file, line, column_name) for t in tags] for tags, line in zip(labels, lines, strict=True)
+        ]
+
+    def placeholder_targets(self, inputs: list) -> list:
+        return [[0] * len(words) for words in inputs]
+
+    def tokenize(self, tokenizer: Any, name: str, inputs: list, targets: list, max_length: int) -> Split:
+        enc = tokenizer(inputs, is_split_into_words=True, truncation=True, max_length=max_length)
+        labels = []
+        for i, tags in enumerate(targets):
+            seen: set[int] = set()
+            row = []
+            for word in enc.word_ids(i):
+                # Only a word's first sub-token carries its tag; the rest, and special tokens, are ignored.
+                row.append(IGNORE_INDEX if word is None or word in seen else tags[word])
+                if word is not None:
+                    seen.add(word)
+            labels.append(row)
+        return Split(name, enc["input_ids"], labels, list(targets), list(inputs))
+
+    def examples(self, split: Split, label_names: list | None) -> list[Example]:
+        from stratsearch.train.strategies.augmenters import Example
+
+        names = label_names or []
+        return [
+            Example(tuple(words), tuple(str(names[t]) for t in tags))
+            for words, tags in zip(split.raw, split.targets, strict=True)
+        ]
+
+    def from_examples(self, pairs: list[tuple[int, Example]], split: Split, label_names: list | None) -> tuple:
+        index = {str(name): i for i, name in enumerate(label_names or [])}
+        return [list(e.words) for _, e in pairs], [[index[t] for t in e.tags] for _, e in pairs]
+
+    def outputs(self, logits: Any, labels: Any, split: Split, idx: np.ndarray, label_names: list | None) -> Any:
+        """Per-word class probabilities, read at each word's first sub-token.
+
+        Words cut off by max_length have no sub-token left; they are predicted as the 'O' tag
+        (or class 0 where no 'O' exists), which is what an untagged word means in BIO.
+        """
+        probs = logits.softmax(-1)
+        names = label_names or []
+        outside = names.index("O") if "O" in names else 0
+        rows = []
+        for row, i in enumerate(idx):
+            seen = probs[row][labels[row] != IGNORE_INDEX].cpu().numpy()
+            full = np.zeros((len(split.targets[i]), probs.shape[-1]), dtype=np.float32)
+            full[:, outside] = 1.0
+            full[: len(seen)] = seen
+            rows.append(full)
+        return rows
+
+    def stack(self, rows: list) -> Any:
+        return rows  # ragged: one (words, classes) array per example
+
+    def score(self, predictions: Any, targets: list, label_names: list | None) -> dict[str, float]:
+        """Entity-level precision / recall / F1 over BIO tags (seqeval, CoNLL rules), plus tag accuracy."""
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        names = label_names or []
+        y_true = [[str(names[t]) for t in seq] for seq in targets]
+        y_pred = [[str(names[t]) for t in p.argmax(-1)] for p in predictions]
+        flat_true = np.concatenate([np.asarray(t) for t in targets])
+        flat_pred = np.concatenate([p.argmax(-1) for p in predictions])
+        return {
+            "f1": float(f1_score(y_true, y_pred, zero_division=0)),
+            "precision": float(precision_score(y_true, y_pred, zero_division=0)),
+            "recall": float(recall_score(y_true, y_pred, zero_division=0)),
+            "accuracy": float((flat_true == flat_pred).mean()),
+        }
+
+    def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
+        names = label_names or []
+        return [{"tags": [names[i] for i in words.argmax(-1)]} for words in prediction]
+
+
+TASKS: Registry[Task] = Registry("task")
+TASKS.add(Task("classification", {"accuracy": "max", "macro_f1": "max"}))
+TASKS.add(Regression("regression", {"rmse": "min", "pearson": "max", "spearman": "max"}, has_classes=False))
+TASKS.add(
+    TokenClassification(
+        "token-classification", {"f1": "max", "precision": "max", "recall": "max", "accuracy": "max"}, token_level=True
+    )
+)

@@ -1,0 +1,114 @@
+"""Writing a trained model and its predictions to a directory, and reading them back.
+
+Layout: `model/` (the encoder in save_pretrained format, LoRA merged in, plus tokenizer),
+`head.safetensors`, `stratsearch.json` (task, labels, resolved config, metrics) and
+`predictions/{validation,test}.npz`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch import nn
+
+from stratsearch.tasks import TASKS
+from stratsearch.train.model import TaskModel, load_backbone
+from stratsearch.train.strategies.heads import HeadConfig
+
+if TYPE_CHECKING:
+    from stratsearch.space.load import SpaceSpec
+    from stratsearch.train.config import TrialConfig
+    from stratsearch.train.trainer import TrainResult
+
+
+def merge_adapters(backbone: nn.Module) -> nn.Module:
+    """Fold LoRA updates into the base weights and drop the adapter wrappers (in place)."""
+    for name, module in list(backbone.named_modules()):
+        if hasattr(module, "merge") and hasattr(module, "get_base_layer"):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            setattr(backbone.get_submodule(parent_name) if parent_name else backbone, child, module.get_base_layer())
+    return backbone
+
+
+def save_predictions(path: Path, predictions: Any) -> None:
+    """Per-word predictions are ragged: stored flat with per-example lengths."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(predictions, list):
+        np.savez(path, values=np.concatenate(predictions), lengths=np.array([len(p) for p in predictions]))
+    else:
+        np.savez(path, values=predictions)
+
+
+def load_predictions(path: Path) -> Any:
+    """The inverse of `save_predictions`."""
+    with np.load(path) as stored:
+        values = stored["values"]
+        if "lengths" not in stored:
+            return values
+        return np.split(values, np.cumsum(stored["lengths"])[:-1])
+
+
+def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict[str, Any]) -> None:
+    """The encoder (LoRA merged in) and tokenizer in `out/model`, the head beside it, and a manifest
+    (`task`, `labels`, `config` at least) that `load_model` rebuilds the model from."""
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
+    out.mkdir(parents=True, exist_ok=True)
+    merge_adapters(model.backbone).save_pretrained(out / "model")
+    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(out / "model")
+    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, out / "head.safetensors")
+    (out / "stratsearch.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def has_model(folder: Path) -> bool:
+    return (folder / "head.safetensors").is_file() and (folder / "model" / "config.json").is_file()
+
+
+def remove_model(folder: Path) -> None:
+    shutil.rmtree(folder / "model", ignore_errors=True)
+    for name in ("head.safetensors", "stratsearch.json"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
+    """A model saved by `save_model`, in eval mode, with its manifest."""
+    from safetensors.torch import load_file
+
+    manifest = json.loads((folder / "stratsearch.json").read_text())
+    labels = manifest["labels"]
+    head = HeadConfig(**manifest["config"]["head"])
+    backbone = load_backbone(folder / "model", 0.0, 0.0)
+    task = TASKS[manifest["task"]]
+    model = TaskModel(backbone, task, task.num_outputs(labels), head)
+    model.head.load_state_dict(load_file(folder / "head.safetensors"))
+    return model.eval(), manifest
+
+
+def save_run(
+    out: Path, run: SpaceSpec, trial: TrialConfig, model_path: Path, label_names: list | None, result: TrainResult
+) -> None:
+    """`stratsearch train --out`: the model, its per-epoch history and its predictions."""
+    manifest = {
+        "name": run.name,
+        "task": run.task.name,
+        "base_model": run.model,
+        "labels": label_names,
+        "objective": run.objective.model_dump(),
+        "config": trial.to_dict(),
+        "best_epoch": result.best_epoch,
+        "history": [
+            {"epoch": r.epoch, "train_loss": r.train_loss, "seconds": r.seconds, **r.validation} for r in result.history
+        ],
+        "test": result.test_metrics,
+        "trainable_parameters": result.trainable_parameters,
+    }
+    save_model(out, result.model, model_path, manifest)
+    save_predictions(out / "predictions" / "validation.npz", result.validation_predictions)
+    if result.test_predictions is not None:
+        save_predictions(out / "predictions" / "test.npz", result.test_predictions)

@@ -1,0 +1,135 @@
+"""One trial's fixed config and the data section, as validated dataclasses.
+
+`TrialConfig` is what the trainer runs: the keys of a search space with one value each, every
+strategy validated by its registry entry's config. The search-space layer on top of this is
+`stratsearch.space`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stratsearch.errors import ConfigError, Problems, did_you_mean
+from stratsearch.train.strategies import CHOICE_KINDS, Chosen, HeadConfig
+
+if TYPE_CHECKING:
+    from stratsearch.tasks import Task
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(Strict):
+    train: Path
+    validation: Path
+    test: Path | None = None
+    text: str = "text"
+    label: str = "label"
+    tokens: str = "tokens"
+    tags: str = "tags"
+    max_length: int = Field(128, ge=8, le=8192)
+    max_train_rows: int | None = Field(None, ge=1, description="use only the first N training rows")
+
+
+class Scalars(Strict):
+    """The space's plain-valued dimensions, with their defaults."""
+
+    seed: int = 0
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    freeze_depth: int = Field(0, ge=0)
+    layer_decay: float = Field(1.0, gt=0.0, le=1.0)
+    gradual_unfreezing: bool = False
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 turns clipping off")
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    n_aug: int = Field(1, ge=1, le=16, description="augmented copies per training example (with `augment`)")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One fully resolved fine-tuning strategy: what the trainer runs."""
+
+    scalars: Scalars
+    head: HeadConfig
+    scope: Chosen
+    optimizer: Chosen
+    schedule: Chosen
+    penalty: Chosen
+    loss: Chosen
+    augment: Chosen
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.scalars.model_dump()
+        out["head"] = self.head.model_dump()
+        for kind in CHOICE_KINDS:
+            chosen: Chosen = getattr(self, kind)
+            out[kind] = {chosen.name: chosen.params.model_dump(by_alias=True)}
+        return out
+
+
+def known_branch(kind: str, name: Any, problems: Problems) -> bool:
+    """Is `name` an entry of the `kind` registry? If not, say so, with a did-you-mean."""
+    registry = CHOICE_KINDS[kind]
+    if name in registry:
+        return True
+    hint = did_you_mean(str(name), registry.names())
+    problems.add(f"space.{kind}", f"unknown {kind} '{name}'{hint}; expected one of {registry.names()}")
+    return False
+
+
+def parse_choice(value: Any, kind: str, problems: Problems) -> Chosen | None:
+    """`name` or `{name: {params}}` → the registry entry's validated parameters."""
+    registry = CHOICE_KINDS[kind]
+    path = f"space.{kind}"
+    if isinstance(value, str):
+        name, params = value, {}
+    elif isinstance(value, dict) and len(value) == 1:
+        name, params = next(iter(value.items()))
+        params = {} if params is None else params
+    else:
+        problems.add(path, f"expected one {kind} name or {{name: {{parameters}}}} with one name, found {value!r}")
+        return None
+    if not known_branch(kind, name, problems):
+        return None
+    if not isinstance(params, dict):
+        problems.add(f"{path}.{name}", f"expected a mapping of parameters, found {params!r}")
+        return None
+    validated = problems.validate(registry[name].config, params, f"{path}.{name}")
+    return None if validated is None else Chosen(name, validated)
+
+
+def parse_trial(space: Any, task: Task, problems: Problems) -> TrialConfig | None:
+    """A space of fixed values → the TrialConfig it names; kinds left out take their default for `task`."""
+    if not isinstance(space, dict):
+        problems.add("space", f"expected a mapping of dimensions, found {space!r}")
+        return None
+    scalar_keys = list(Scalars.model_fields)
+    problems.check_keys(space, [*scalar_keys, "head", *CHOICE_KINDS], "space.")
+    chosen = {}
+    for kind, registry in CHOICE_KINDS.items():
+        picked = parse_choice(space.get(kind, registry.default_for(task.name)), kind, problems)
+        if picked is not None and (why := registry.problem(picked, task.name)):
+            problems.add(f"space.{kind}.{picked.name}", why)
+        chosen[kind] = picked
+    scalars = problems.validate(Scalars, {k: v for k, v in space.items() if k in scalar_keys}, "space")
+    head = problems.validate(HeadConfig, space.get("head") or {}, "space.head")
+    if scalars is None or head is None or None in chosen.values():
+        return None
+    return TrialConfig(scalars=scalars, head=head, **chosen)
+
+
+def trial_from_space(space: dict, task: Task, source: str = "space") -> TrialConfig:
+    """A TrialConfig from fixed space values (e.g. a sampled trial); raises ConfigError on problems."""
+    problems = Problems()
+    trial = parse_trial(space, task, problems)
+    if problems.items:
+        raise ConfigError(source, problems.items)
+    return trial

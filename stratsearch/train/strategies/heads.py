@@ -1,0 +1,60 @@
+"""Task adaptation heads and the pooling that feeds them.
+
+Pooling is a registry (`pool(hidden, mask) -> Tensor`); the head is a linear layer, or an MLP
+adaptation layer of width `hidden` when hidden > 0 (the article's section 3.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
+
+from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+PoolFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+POOLINGS: StrategyRegistry[PoolFn] = StrategyRegistry("pooling")
+ACTIVATIONS = {"gelu": "GELU", "relu": "ReLU", "tanh": "Tanh"}  # torch.nn class names
+
+
+class HeadConfig(StrategyConfig):
+    hidden: int = Field(0, ge=0, description="0 = linear head; > 0 = MLP adaptation layer of that width")
+    activation: Literal["gelu", "relu", "tanh"] = "gelu"
+    pooling: str = Field("cls", description="cls | mean; not used for token classification")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @field_validator("pooling")
+    @classmethod
+    def known_pooling(cls, name: str) -> str:
+        if name not in POOLINGS:
+            raise ValueError(f"expected one of {POOLINGS.names()}, found '{name}'")
+        return name
+
+
+@POOLINGS.register("cls", default=True)
+def cls_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The first ([CLS]) token's hidden state."""
+    return hidden[:, 0]
+
+
+@POOLINGS.register("mean", label="mean pooling")
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the hidden states over real (non-padding) tokens."""
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def build_head(in_dim: int, out_dim: int, cfg: HeadConfig) -> nn.Sequential:
+    from torch import nn
+
+    layers: list[nn.Module] = [nn.Dropout(cfg.dropout)]
+    if cfg.hidden > 0:
+        layers += [nn.Linear(in_dim, cfg.hidden), getattr(nn, ACTIVATIONS[cfg.activation])(), nn.Dropout(cfg.dropout)]
+        in_dim = cfg.hidden
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)

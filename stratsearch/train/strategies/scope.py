@@ -1,0 +1,103 @@
+"""Parameter scope: which parameters train, and at what learning rate.
+
+The scope registry (`apply(backbone, cfg) -> backbone`) picks full fine-tuning, BitFit or LoRA.
+Orthogonal to it, and applied after it by the trainer:
+- `freeze_bottom`: embeddings + bottom k layers frozen (the article's partial fine-tuning);
+- `param_groups`: layer-wise LR decay ξ and the no-weight-decay split;
+- `gradual_unfreeze`: ULMFiT-style, one more layer from the top each epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from stratsearch.errors import StratsearchError
+from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+ScopeFn = Callable[["nn.Module", StrategyConfig], "nn.Module"]
+SCOPES: StrategyRegistry[ScopeFn] = StrategyRegistry("scope")
+# peft knows default LoRA targets for BERT, RoBERTa, ELECTRA, DeBERTa…; not for DistilBERT.
+EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+
+
+class LoraConfig(StrategyConfig):
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = Field(
+        None, min_length=1, description="module names to adapt; default: peft's choice for the model family"
+    )
+
+
+@SCOPES.register("full", default=True)
+def full(backbone: nn.Module, cfg: StrategyConfig) -> nn.Module:
+    """Every backbone parameter trains."""
+    return backbone.requires_grad_(True)
+
+
+@SCOPES.register("bitfit", label="BitFit")
+def bitfit(backbone: nn.Module, cfg: StrategyConfig) -> nn.Module:
+    """BitFit: only the bias terms of the backbone train."""
+    for name, param in backbone.named_parameters():
+        param.requires_grad_(name.endswith("bias"))
+    return backbone
+
+
+@SCOPES.register("lora", LoraConfig, label="LoRA", shown=("r", "r"))
+def lora(backbone: nn.Module, cfg: LoraConfig) -> nn.Module:
+    """LoRA through peft: frozen weights plus trainable low-rank updates B·A on target modules."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import inject_adapter_in_model
+
+    targets = cfg.target_modules or EXTRA_LORA_TARGETS.get(backbone.config.model_type)
+    peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets)
+    try:
+        # inject_adapter_in_model marks only the adapters trainable and keeps the model's own class;
+        # with no target_modules, peft picks its default for the model type (query/value for BERT).
+        return inject_adapter_in_model(peft_cfg, backbone)
+    except ValueError as err:
+        raise StratsearchError(f"space.scope.lora.target_modules: {err}") from None
+
+
+def freeze_bottom(blocks: list[nn.Module], depth: int) -> None:
+    """Freeze the embeddings and the bottom `depth` layers (blocks[0] is the embeddings)."""
+    if depth > 0:
+        for block in blocks[: depth + 1]:
+            block.requires_grad_(False)
+
+
+def is_no_decay(name: str, module: nn.Module) -> bool:
+    """Biases and normalisation weights are not shrunk by weight decay."""
+    from torch import nn
+
+    return name.endswith("bias") or isinstance(module, nn.LayerNorm)
+
+
+def param_groups(blocks: list[nn.Module], head: nn.Module, layer_decay: float) -> list[dict]:
+    """Trainable parameters grouped by (depth, decay): head at full LR, block d at ξ^(depth of head − d)."""
+    parts = [*blocks, head]
+    top = len(parts) - 1
+    groups: dict[tuple[int, bool], list[nn.Parameter]] = {}
+    for depth, part in enumerate(parts):
+        for module in part.modules():
+            for name, param in module.named_parameters(recurse=False):
+                if param.requires_grad:
+                    key = (depth, not is_no_decay(name, module))
+                    groups.setdefault(key, []).append(param)
+    return [
+        {"params": params, "lr_scale": layer_decay ** (top - depth), "decay": decay}
+        for (depth, decay), params in sorted(groups.items())
+    ]
+
+
+def gradual_unfreeze(blocks: list[nn.Module], tunable: set[nn.Parameter], epoch: int) -> None:
+    """Epoch 0 trains the head only; epoch e also trains the top e blocks that may train at all."""
+    for rank_from_top, block in enumerate(reversed(blocks)):
+        for param in block.parameters():
+            param.requires_grad_(param in tunable and rank_from_top < epoch)

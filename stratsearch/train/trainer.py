@@ -1,0 +1,257 @@
+"""The common trainer: one readable loop that every trial of every sweep runs through.
+
+It composes the strategies in one visible order: append the augmented training copies (cached
+on disk), load the encoder with the chosen dropout, apply the parameter scope, freeze the bottom
+layers, attach the head, group parameters for layer-wise LR decay, build the optimizer; then, per
+step: schedule the LR, forward, task loss + penalty, backward, clip, step. It evaluates every
+epoch, hands the metrics to `report`, and keeps the best epoch's weights and predictions.
+It imports neither Ray nor Optuna.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from stratsearch.errors import StratsearchError, TrainingDiverged
+from stratsearch.objective import Objective
+from stratsearch.train.config import TrialConfig
+from stratsearch.train.data import Dataset, Encoding, Split, collate, length_bucketed_batches, sorted_batches
+from stratsearch.train.model import TaskModel, blocks, encoder_layers, load_backbone
+from stratsearch.train.prefix_cache import prefix_feed
+from stratsearch.train.strategies import CHOICE_KINDS
+from stratsearch.train.strategies.losses import balanced_class_weights, task_loss
+from stratsearch.train.strategies.optimizers import OPTIMIZERS
+from stratsearch.train.strategies.penalties import PENALTIES
+from stratsearch.train.strategies.registry import Facts
+from stratsearch.train.strategies.schedules import lr_factor
+from stratsearch.train.strategies.scope import SCOPES, freeze_bottom, gradual_unfreeze, param_groups
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int  # 1-based
+    train_loss: float
+    validation: dict[str, float]
+    seconds: float
+    is_best: bool = False
+    predictions: Any = None  # validation predictions, set on epochs that are the best so far
+    trainable_parameters: int = 0
+    train_seconds: float = 0.0  # training loop time so far, all epochs
+
+
+@dataclass
+class TrainResult:
+    model: TaskModel
+    best_epoch: int
+    history: list[EpochMetrics]
+    validation_predictions: Any  # probabilities (N, C), values (N,), or per-word probabilities
+    test_predictions: Any | None
+    test_metrics: dict[str, float] | None
+    trainable_parameters: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> EpochMetrics:
+        return self.history[self.best_epoch - 1]
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """The requested device, or CUDA when there is one, else the CPU."""
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested not in ("cpu", "cuda") and not requested.startswith("cuda:"):
+        raise StratsearchError(f"--device: expected cpu, cuda or cuda:N, found '{requested}'")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise StratsearchError(f"--device {requested}: no CUDA device is available on this machine")
+    return torch.device(requested)
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def build_model(model_path: Path, data: Dataset, trial: TrialConfig) -> TaskModel:
+    """Encoder with the trial's dropout and scope, bottom layers frozen, task head on top."""
+    s = trial.scalars
+    torch.manual_seed(s.seed)  # head and adapter initialisation are part of "same seed, same numbers"
+    backbone = load_backbone(model_path, s.dropout, s.attention_dropout)
+    depth = len(encoder_layers(backbone))
+    if s.freeze_depth > depth:
+        raise StratsearchError(f"space.freeze_depth: {s.freeze_depth} exceeds the model's {depth} layers")
+    facts = Facts(num_classes=data.num_outputs if data.task.has_classes else None, layers=depth)
+    for kind, registry in CHOICE_KINDS.items():
+        chosen = getattr(trial, kind)
+        check = registry[chosen.name].check
+        if check and (problem := check(chosen.params, facts)):
+            raise StratsearchError(f"space.{kind}.{chosen.name}.{problem[0]}: {problem[1]}")
+    backbone = SCOPES[trial.scope.name].fn(backbone, trial.scope.params)
+    freeze_bottom(blocks(backbone), s.freeze_depth)
+    return TaskModel(backbone, data.task, data.num_outputs, trial.head)
+
+
+@torch.no_grad()
+def predict(
+    model: TaskModel,
+    split: Split,
+    data: Encoding,
+    batch_size: int,
+    device: torch.device,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    feed: Callable[[np.ndarray, int], None] | None = None,
+) -> Any:
+    """Predictions for a split in its original order (see TrainResult.validation_predictions).
+    `feed` hands each batch's example indices and width to the prefix cache before the forward pass."""
+    model.eval()
+    out: list[Any] = [None] * len(split)
+    for idx in sorted_batches(split.lengths, batch_size):
+        batch = {k: v.to(device) for k, v in collate(split, idx, data.pad_id).items()}
+        if feed:
+            feed(idx, batch["input_ids"].shape[1])
+        with autocast():
+            logits = model(batch["input_ids"], batch["attention_mask"]).float()
+        values = data.task.outputs(logits, batch["labels"], split, idx, data.label_names)
+        for row, i in enumerate(idx):
+            out[i] = values[row]
+    return data.task.stack(out)
+
+
+def train(
+    model_path: Path,
+    data: Dataset,
+    trial: TrialConfig,
+    objective: Objective,
+    report: Callable[[EpochMetrics], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    device: torch.device | None = None,
+) -> TrainResult:
+    s = trial.scalars
+    device = device or pick_device()
+    autocast = autocast_for(device, s.precision)
+    started = time.perf_counter()
+    if trial.augment.name != "none":
+        from transformers import AutoTokenizer
+
+        from stratsearch.augment.sets import with_augmented_train
+
+        data = with_augmented_train(data, trial, AutoTokenizer.from_pretrained(model_path))
+
+    model = build_model(model_path, data, trial).to(device)
+    parts = blocks(model.backbone)
+    # Named before any layer is swapped out for the prefix cache, which renames the layers above.
+    tunable_named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    tunable = set(tunable_named.values())
+    tunable_count = sum(p.numel() for p in tunable)
+    optimizer = OPTIMIZERS[trial.optimizer.name].fn(
+        param_groups(parts, model.head, s.layer_decay), trial.optimizer.params
+    )
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    counts = data.class_counts()
+    class_weights = None if counts is None else balanced_class_weights(counts).to(device)
+    penalty = PENALTIES[trial.penalty.name]
+
+    steps_per_epoch = math.ceil(len(data.train) / s.batch_size)
+    total_steps = steps_per_epoch * s.epochs
+    warmup_steps = round(s.warmup_ratio * total_steps)
+    rng = np.random.default_rng(s.seed)
+    history: list[EpochMetrics] = []
+    best_value: float | None = None
+    best_state: dict[str, torch.Tensor] = {}
+    step = 0
+    timings = {"setup": time.perf_counter() - started, "train": 0.0, "evaluate": 0.0}
+
+    # Frozen bottom layers held in eval mode compute the same states every epoch: train from a cache
+    # of them (prefix_cache.py). Gradual unfreezing thaws them, so it runs the full encoder.
+    cached_depth = 0 if s.gradual_unfreezing else s.freeze_depth
+    cache_start = time.perf_counter()
+    with prefix_feed(model.backbone, data, cached_depth, model_path, device) as feed:
+        timings["prefix_cache"] = time.perf_counter() - cache_start
+        for epoch in range(s.epochs):
+            epoch_start = time.perf_counter()
+            if s.gradual_unfreezing:
+                gradual_unfreeze(parts, tunable, epoch)
+            model.set_train_mode()
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            loss_sum = 0.0
+            for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
+                batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id).items()}
+                if feed:
+                    feed("train", idx, batch["input_ids"].shape[1])
+                factor = lr_factor(step, total_steps, warmup_steps, trial.schedule)
+                for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
+                    group["lr"] = base_lr * factor
+                with autocast():
+                    logits = model(batch["input_ids"], batch["attention_mask"])
+                loss = task_loss(logits.float(), batch["labels"], trial.loss, class_weights)
+                loss = loss + penalty.fn(trainable, trial.penalty.params).to(device)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}"
+                        f" (lr factor {factor:.3g}); lower the learning rate or the penalty"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if s.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(trainable, s.grad_clip)
+                optimizer.step()
+                loss_sum += loss.item()
+                step += 1
+                if progress:
+                    progress(step, total_steps)
+            train_seconds = time.perf_counter() - epoch_start
+            timings["train"] += train_seconds
+
+            eval_start = time.perf_counter()
+            val_predictions = predict(
+                model, data.validation, data, s.batch_size * 2, device, autocast, feed and partial(feed, "validation")
+            )
+            metrics = data.task.score(val_predictions, data.validation.targets, data.label_names)
+            timings["evaluate"] += time.perf_counter() - eval_start
+            improved = objective.better(metrics[objective.metric], best_value)
+            if improved:
+                # Keep the best epoch, not the last (tuning playbook). Only tunable weights change,
+                # so only they are copied.
+                best_value = metrics[objective.metric]
+                best_state = {n: p.detach().clone() for n, p in tunable_named.items()}
+            record = EpochMetrics(
+                epoch + 1,
+                loss_sum / steps_per_epoch,
+                metrics,
+                time.perf_counter() - epoch_start,
+                improved,
+                val_predictions if improved else None,
+                tunable_count,
+                timings["train"],
+            )
+            history.append(record)
+            if report:
+                report(record)
+
+    model.load_state_dict(best_state, strict=False)
+    test_predictions = test_metrics = None
+    if data.test is not None:
+        test_predictions = predict(model, data.test, data, s.batch_size * 2, device, autocast)
+        test_metrics = data.task.score(test_predictions, data.test.targets, data.label_names)
+    best_epoch = next(r.epoch for r in reversed(history) if r.is_best)
+    return TrainResult(
+        model=model,
+        best_epoch=best_epoch,
+        history=history,
+        validation_predictions=history[best_epoch - 1].predictions,
+        test_predictions=test_predictions,
+        test_metrics=test_metrics,
+        trainable_parameters=tunable_count,
+        timings=timings,
+    )
