@@ -9,8 +9,7 @@ from stratsearch.space.load import SpaceSpec, load_space
 from stratsearch.tasks import Task
 from stratsearch.train.config import DataSpec, TrialConfig
 from stratsearch.train.data import Dataset, load_dataset
-from stratsearch.train.model import quiet_transformers
-from stratsearch.train.model_dir import resolve_model_path
+from stratsearch.train.model_dir import quiet_transformers, resolve_model_path
 
 
 @dataclass

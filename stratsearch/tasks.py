@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stratsearch.augment.examples import Example
 from stratsearch.errors import DataError
 from stratsearch.registry import Registry
 from stratsearch.train.data import (
@@ -28,8 +29,8 @@ from stratsearch.train.data import (
 )
 
 if TYPE_CHECKING:
+    from stratsearch.augment.examples import Example
     from stratsearch.train.config import DataSpec
-    from stratsearch.train.strategies.augmenters import Example
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,8 +95,6 @@ class Task:
     # --- augmentation: examples as words --------------------------------------------------------
 
     def examples(self, split: Split, label_names: list | None) -> list[Example]:
-        from stratsearch.train.strategies.augmenters import Example
-
         return [Example(tuple(text.split())) for text in split.raw]
 
     def from_examples(self, pairs: list[tuple[int, Example]], split: Split, label_names: list | None) -> tuple:
@@ -219,8 +218,6 @@ class TokenClassification(Task):
         return Split(name, enc["input_ids"], labels, list(targets), list(inputs))
 
     def examples(self, split: Split, label_names: list | None) -> list[Example]:
-        from stratsearch.train.strategies.augmenters import Example
-
         names = label_names or []
         return [
             Example(tuple(words), tuple(str(names[t]) for t in tags))

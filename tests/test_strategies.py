@@ -11,6 +11,7 @@ from torch import nn
 from stratsearch.train.strategies import Chosen
 from stratsearch.train.strategies.heads import HeadConfig, build_head, cls_pool, mean_pool
 from stratsearch.train.strategies.losses import LOSSES, balanced_class_weights, task_loss
+from stratsearch.train.strategies.optimizers import OPTIMIZERS
 from stratsearch.train.strategies.penalties import PENALTIES
 from stratsearch.train.strategies.registry import NoParams, StrategyRegistry
 from stratsearch.train.strategies.schedules import SCHEDULES, lr_factor
@@ -170,6 +171,33 @@ def test_layer_decay_scales_and_no_decay_split() -> None:
         (0.125, True): 4,
         (0.125, False): 6,
     }
+
+
+OPTIMIZER_CASES = [
+    # name, params, torch class, (lr, weight decay) of a decayed head group, extra hyperparameters
+    ("adamw", {"lr": 3e-4, "weight_decay": 0.05, "beta1": 0.8}, torch.optim.AdamW, {"betas": (0.8, 0.999)}),
+    ("adam", {"lr": 2e-4, "weight_decay": 0.01}, torch.optim.Adam, {"eps": 1e-8}),
+    ("sgd", {"lr": 0.1, "weight_decay": 0.001, "momentum": 0.5, "nesterov": True}, torch.optim.SGD, {"momentum": 0.5}),
+    ("adafactor", {"lr": 1e-3, "weight_decay": 0.02}, torch.optim.Adafactor, {}),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "cls", "extra"), OPTIMIZER_CASES, ids=[c[0] for c in OPTIMIZER_CASES])
+def test_each_optimizer_builds_its_own_class_with_scaled_groups(name, params, cls, extra) -> None:
+    """Each entry builds its own torch optimizer (not AdamW under another name); every group gets
+    lr × its layer-decay scale, and weight decay only where `decay` is set (never biases or LayerNorm)."""
+    assert set(OPTIMIZERS.names()) == {c[0] for c in OPTIMIZER_CASES}, "a new optimizer needs a case here"
+    blocks, head = toy_blocks()
+    groups = param_groups(blocks, head, layer_decay=0.5)
+    optimizer = OPTIMIZERS[name].fn(groups, OPTIMIZERS[name].config(**params))
+    assert type(optimizer) is cls
+    assert len(optimizer.param_groups) == len(groups)
+    for ours, theirs in zip(groups, optimizer.param_groups, strict=True):
+        assert theirs["params"] == ours["params"]
+        assert theirs["lr"] == pytest.approx(params["lr"] * ours["lr_scale"])
+        assert theirs["weight_decay"] == (params["weight_decay"] if ours["decay"] else 0.0)
+        for key, value in extra.items():
+            assert theirs[key] == value
 
 
 def test_gradual_unfreeze_one_block_per_epoch_from_top() -> None:

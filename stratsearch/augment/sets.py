@@ -16,10 +16,11 @@ import os
 import random
 from typing import TYPE_CHECKING, Any
 
+from stratsearch.augment.examples import Example
 from stratsearch.disk_cache import cache_dir, computing
 from stratsearch.train.config import TrialConfig
 from stratsearch.train.data import Dataset, Split
-from stratsearch.train.strategies.augmenters import AUGMENTERS, Example
+from stratsearch.train.strategies.augmenters import AUGMENTERS
 
 if TYPE_CHECKING:
     from stratsearch.tasks import Task

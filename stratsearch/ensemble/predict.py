@@ -72,7 +72,7 @@ def run_recipe(recipe: Recipe, inputs: list, info: RunInfo, device_name: str | N
     from transformers import AutoTokenizer
 
     from stratsearch.train.artifacts import load_model
-    from stratsearch.train.model import quiet_transformers
+    from stratsearch.train.model_dir import quiet_transformers
     from stratsearch.train.trainer import pick_device, predict
 
     device = pick_device(device_name)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from stratsearch.tasks import TASKS, Task
 from stratsearch.train.config import Scalars
-
-NAMES = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "adafactor": "Adafactor", "lora": "LoRA", "bitfit": "BitFit"}
-LOSS_PARAMS = {"focal": ("gamma", "γ"), "label_smoothing": ("epsilon", "ε"), "huber": ("delta", "δ")}
-PENALTY_SYMBOL = "λ"
+from stratsearch.train.strategies import CHOICE_KINDS, POOLINGS
 
 
 def number(x: float) -> str:
@@ -29,34 +27,40 @@ def branch(config: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
     return name, value.get(name) or {}
 
 
-def describe(config: dict[str, Any], task: str = "classification") -> str:
-    parts = []
-    optimizer, params = branch(config, "optimizer")
-    parts.append(f"{NAMES.get(optimizer, optimizer)} {number(params['lr'])}" if "lr" in params else optimizer)
-    schedule, _ = branch(config, "schedule")
+def words(config: dict[str, Any], kind: str, unless_default: bool = False) -> str:
+    """A chosen strategy as its registry entry writes it ("focal γ=2", "LoRA r=8"); with
+    `unless_default`, "" for the kind's default (named only where it differs)."""
+    name, params = branch(config, kind)
+    registry = CHOICE_KINDS[kind]
+    if name not in registry:
+        return name
+    entry = registry[name]
+    if unless_default and entry.default:
+        return ""
+    if not (entry.shown and entry.shown[0] in params):
+        return entry.label
+    key, symbol = entry.shown
+    return f"{entry.label} {symbol}={number(params[key])}" if symbol else f"{entry.label} {number(params[key])}"
+
+
+def describe(config: dict[str, Any], task: Task = TASKS["classification"]) -> str:
     warmup = config.get("warmup_ratio") or 0
-    parts.append(schedule + (f" (warmup {warmup:.0%})" if warmup else ""))
-    scope, scope_params = branch(config, "scope")
-    if scope and scope != "full":
-        rank = f" r={scope_params['r']}" if "r" in scope_params else ""
-        parts.append(NAMES.get(scope, scope) + rank)
-    parts.append(f"freeze {config.get('freeze_depth', 0)}")
+    parts = [
+        words(config, "optimizer"),
+        words(config, "schedule") + (f" (warmup {warmup:.0%})" if warmup else ""),
+        words(config, "scope", unless_default=True),
+        f"freeze {config.get('freeze_depth', 0)}",
+    ]
     if config.get("gradual_unfreezing"):
         parts.append("gradual unfreezing")
     head = config.get("head") or {}
     hidden = head.get("hidden", 0)
-    pooling = "" if task == "token-classification" or head.get("pooling", "cls") == "cls" else ", mean pooling"
-    parts.append((f"MLP-{hidden}" if hidden else "linear head") + pooling)
-    loss, loss_params = branch(config, "loss")
-    if loss and loss not in ("cross_entropy", "mse"):
-        key, symbol = LOSS_PARAMS.get(loss, ("", ""))
-        parts.append(loss.replace("_", " ") + (f" {symbol}={number(loss_params[key])}" if key in loss_params else ""))
-    penalty, penalty_params = branch(config, "penalty")
-    if penalty and penalty != "none":
-        parts.append(f"{penalty.upper()} {PENALTY_SYMBOL}={number(penalty_params.get('lambda', 0))}")
-    augment, _ = branch(config, "augment")
-    if augment and augment != "none":
-        parts.append(f"{augment.replace('_', '-')} augmentation ×{config.get('n_aug', 1)}")
+    pooling = POOLINGS[head.get("pooling", "cls")]
+    shown = not task.token_level and not pooling.default  # tagging pools nothing
+    parts.append((f"MLP-{hidden}" if hidden else "linear head") + (f", {pooling.label}" if shown else ""))
+    parts += [words(config, "loss", unless_default=True), words(config, "penalty", unless_default=True)]
+    if augment := words(config, "augment", unless_default=True):
+        parts.append(f"{augment} augmentation ×{config.get('n_aug', 1)}")
     defaults = Scalars()
     if config.get("dropout", defaults.dropout) != defaults.dropout:
         parts.append(f"dropout {config['dropout']:g}")

@@ -45,7 +45,9 @@ def start_ray(address: str | None, node_ip_address: str | None = None) -> None:
         except ConnectionError as err:
             raise StratsearchError(f"--address {address}: cannot attach to a Ray cluster ({err})") from None
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **node)
+        # address="local": a new instance, even where `ray start` left a cluster that ray.init()
+        # would otherwise join (and mix this sweep's trials with whatever else runs there).
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **node)
 
 
 def run_sweep(
@@ -129,6 +131,8 @@ def run_sweep(
         try:
             with progress:
                 tuner.fit()
+            settle_in_flight(run_dir, stopped_by_budget=time_left is not None)
+            reconcile(study, run_dir)
         finally:
             run_dir.add_elapsed(time.time() - started)
             run_dir.write_results(metric)
@@ -137,6 +141,18 @@ def run_sweep(
                 ray.shutdown()
         finish_ensemble(spec, run_dir, data, console)
     return run_dir
+
+
+def settle_in_flight(run_dir: RunDir, stopped_by_budget: bool) -> None:
+    """After Tune returns, no trial runs: one whose folder still says so was ended by Tune without a
+    callback (what happens to the trials in flight when `time_budget_s` runs out)."""
+    for record, status in run_dir.statuses():
+        if status.status != "running":
+            continue
+        if stopped_by_budget:
+            record.finish("stopped", pruned_at_epoch=status.epoch)
+        else:
+            record.finish("failed", reason="ended by Ray Tune without a result")
 
 
 def finish_ensemble(spec: SpaceSpec, run_dir: RunDir, data: Any, console: Any) -> None:

@@ -13,18 +13,11 @@ from torch import nn
 
 from stratsearch.errors import StratsearchError
 from stratsearch.tasks import Task
+from stratsearch.train.model_dir import quiet_transformers
 from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
 
 # Config attribute names for (hidden dropout, attention dropout) in the encoder families we support.
 DROPOUT_KEYS = [("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout")]
-
-
-def quiet_transformers() -> None:
-    """Weight-loading reports and progress bars are noise in a sweep log."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Module:

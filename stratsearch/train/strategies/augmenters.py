@@ -11,21 +11,11 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pydantic import Field
 
+from stratsearch.augment.examples import Example
 from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
-
-
-@dataclass(frozen=True)
-class Example:
-    words: tuple[str, ...]
-    tags: tuple[str, ...] | None = None  # token classification only
-
-    def tag(self, i: int) -> str:
-        return "O" if self.tags is None else self.tags[i]
-
 
 AugmentFn = Callable[[list[Example], StrategyConfig, random.Random], list[Example]]
 AUGMENTERS: StrategyRegistry[AugmentFn] = StrategyRegistry("augment")

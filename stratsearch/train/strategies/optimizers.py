@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 OptimizerFn = Callable[[list[dict], StrategyConfig], "torch.optim.Optimizer"]
 OPTIMIZERS: StrategyRegistry[OptimizerFn] = StrategyRegistry("optimizer")
+LR = ("lr", "")  # the report writes an optimizer with its learning rate: "AdamW 3e-5"
 
 
 class AdamWConfig(StrategyConfig):
@@ -58,7 +59,7 @@ def torch_groups(groups: list[dict], lr: float, weight_decay: float) -> list[dic
     ]
 
 
-@OPTIMIZERS.register("adamw", AdamWConfig, label="AdamW", default=True)
+@OPTIMIZERS.register("adamw", AdamWConfig, label="AdamW", default=True, shown=LR)
 def adamw(groups: list[dict], cfg: AdamWConfig) -> torch.optim.Optimizer:
     """Adam with decoupled weight decay (Loshchilov & Hutter)."""
     import torch
@@ -66,7 +67,7 @@ def adamw(groups: list[dict], cfg: AdamWConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(torch_groups(groups, cfg.lr, cfg.weight_decay), betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
 
-@OPTIMIZERS.register("adam", AdamConfig, label="Adam")
+@OPTIMIZERS.register("adam", AdamConfig, label="Adam", shown=LR)
 def adam(groups: list[dict], cfg: AdamConfig) -> torch.optim.Optimizer:
     """Adam; weight decay here is classic L2 folded into the gradient."""
     import torch
@@ -74,7 +75,7 @@ def adam(groups: list[dict], cfg: AdamConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(torch_groups(groups, cfg.lr, cfg.weight_decay), betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
 
-@OPTIMIZERS.register("sgd", SGDConfig, label="SGD")
+@OPTIMIZERS.register("sgd", SGDConfig, label="SGD", shown=LR)
 def sgd(groups: list[dict], cfg: SGDConfig) -> torch.optim.Optimizer:
     """SGD with (optionally Nesterov) momentum."""
     import torch
@@ -82,7 +83,7 @@ def sgd(groups: list[dict], cfg: SGDConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(torch_groups(groups, cfg.lr, cfg.weight_decay), momentum=cfg.momentum, nesterov=cfg.nesterov)
 
 
-@OPTIMIZERS.register("adafactor", AdafactorConfig, label="Adafactor")
+@OPTIMIZERS.register("adafactor", AdafactorConfig, label="Adafactor", shown=LR)
 def adafactor(groups: list[dict], cfg: AdafactorConfig) -> torch.optim.Optimizer:
     """Adafactor: factored second moments, little optimizer memory."""
     import torch

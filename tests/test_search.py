@@ -1,0 +1,99 @@
+"""The search registries: every sampler and pruner builds the engine object it names, checks the
+space it is given, and an unknown name is refused instead of falling through to another one."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
+
+from stratsearch.errors import Problems
+from stratsearch.space.checks import check_search
+from stratsearch.space.dims import Choice, FloatRange, IntRange
+from stratsearch.space.load import Search
+from stratsearch.sweep.search import PRUNERS, SAMPLERS
+
+FINITE = {"freeze_depth": IntRange(0, 3), "schedule": Choice(("linear", "cosine"))}
+CONTINUOUS = {**FINITE, "dropout": FloatRange(0.0, 0.3)}
+
+SAMPLER_CLASSES = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "grid": optuna.samplers.GridSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+}
+PRUNER_CLASSES = {
+    "asha": ASHAScheduler,
+    "hyperband": HyperBandScheduler,
+    "median": MedianStoppingRule,
+    "none": FIFOScheduler,
+}
+
+
+@pytest.mark.parametrize("name", SAMPLER_CLASSES)
+def test_every_sampler_builds_its_own_optuna_sampler(name: str) -> None:
+    assert set(SAMPLERS.names()) == set(SAMPLER_CLASSES), "a new sampler needs a class here"
+    sampler = SAMPLERS[name].build(Search(sampler=name, seed=3), FINITE)
+    assert type(sampler) is SAMPLER_CLASSES[name]
+
+
+def test_grid_sampler_enumerates_the_space() -> None:
+    sampler = SAMPLERS["grid"].build(Search(sampler="grid"), FINITE)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(
+        lambda t: t.suggest_int("freeze_depth", 0, 3) + len(t.suggest_categorical("schedule", ["linear", "cosine"])),
+        n_trials=8,
+    )
+    assert {(t.params["freeze_depth"], t.params["schedule"]) for t in study.trials} == {
+        (d, s) for d in range(4) for s in ("linear", "cosine")
+    }
+
+
+@pytest.mark.parametrize("name", PRUNER_CLASSES)
+def test_every_pruner_builds_its_own_scheduler(name: str) -> None:
+    assert set(PRUNERS.names()) == set(PRUNER_CLASSES), "a new pruner needs a class here"
+    scheduler = PRUNERS[name].build(Search(pruner=name, grace_period=1, reduction_factor=3), "max", 4)
+    assert type(scheduler) is PRUNER_CLASSES[name]
+
+
+def test_asha_takes_the_search_settings() -> None:
+    scheduler = PRUNERS["asha"].build(Search(grace_period=2, reduction_factor=3), "min", 9)
+    assert scheduler._metric == "objective" and scheduler._mode == "min"
+    assert scheduler._max_t == 9 and scheduler._reduction_factor == 3
+    assert [milestone for milestone, _ in scheduler._brackets[0]._rungs] == [6, 2]  # rungs at grace × η^k
+
+
+@pytest.mark.parametrize(
+    ("sampler", "pruner", "space", "objectives", "message"),
+    [
+        (
+            "tpf",
+            "asha",
+            FINITE,
+            1,
+            "search.sampler: expected one of ['tpe', 'random', 'qmc', 'cmaes', 'grid', 'nsga2'], found 'tpf'",
+        ),
+        (
+            "tpe",
+            "ashaa",
+            FINITE,
+            1,
+            "search.pruner: expected one of ['asha', 'hyperband', 'median', 'none'], found 'ashaa'",
+        ),
+        ("grid", "asha", CONTINUOUS, 1, "search.sampler: grid needs every dimension finite"),
+        ("nsga2", "asha", FINITE, 1, "search.sampler: nsga2 needs several objective metrics"),
+    ],
+)
+def test_search_settings_are_checked_against_the_registries(sampler, pruner, space, objectives, message) -> None:
+    problems = Problems()
+    check_search(sampler, pruner, space, objectives, problems)
+    assert [str(p) for p in problems.items] and str(problems.items[0]).startswith(message)
+
+
+def test_an_unknown_name_is_refused_not_replaced() -> None:
+    with pytest.raises(KeyError, match="unknown sampler 'gird'"):
+        SAMPLERS["gird"]
+    with pytest.raises(KeyError, match="unknown pruner 'fifo'"):
+        PRUNERS["fifo"]
