@@ -56,8 +56,6 @@ def run_sweep(
     """Run (or resume) the sweep of a space; returns its run directory."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress display replaces Tune's
     import ray
-    from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
     from rich.console import Console
 
     from stratsearch.prepare import model_and_data
@@ -89,15 +87,6 @@ def run_sweep(
         run_dir.write_info(spec, model_path, data)
         console.print(prefix_usage(), markup=False)
         start_ray(address, node_ip_address)
-        objectives = [spec.objective, *spec.secondary]
-        searcher = OptunaSearch(
-            space=DefineByRun(spec.space, [b.to_dict() for b in spec.baselines]),
-            metric=[OBJECTIVE, *(o.metric for o in spec.secondary)] if spec.secondary else OBJECTIVE,
-            mode=[o.mode for o in objectives] if spec.secondary else spec.objective.mode,
-            sampler=SAMPLERS[spec.search.sampler].build(spec.search, spec.space),
-            study_name=spec.name,
-            storage=optuna_storage(run_dir),
-        )
         context = SweepContext(
             data=data,
             model_path=model_path,
@@ -106,27 +95,8 @@ def run_sweep(
             secondary=[o.metric for o in spec.secondary],
             keep_top=spec.ensemble.top_k,
         )
-        resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
         progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended)
-        scheduler = PRUNERS[spec.search.pruner].build(spec.search, spec.objective.mode, max_epochs_of(spec))
-        tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(run_trial, context=context), resources),
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                scheduler=scheduler,
-                num_samples=remaining,
-                max_concurrent_trials=spec.resources.max_concurrent,
-                time_budget_s=time_left,
-                reuse_actors=True,  # a fresh worker per trial re-imports torch and transformers
-            ),
-            run_config=tune.RunConfig(
-                name="tune",
-                storage_path=str(run_dir),
-                verbose=0,
-                callbacks=[progress],
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
+        tuner = make_tuner(spec, context, progress, remaining, time_left)
         started = time.time()
         try:
             with progress:
@@ -141,6 +111,41 @@ def run_sweep(
                 ray.shutdown()
         finish_ensemble(spec, run_dir, data, console)
     return run_dir
+
+
+def make_tuner(spec: SpaceSpec, context: SweepContext, progress: Any, samples: int, time_left: float | None) -> Any:
+    """Ray Tune running `samples` more trials: Optuna's sampler proposes, the pruner stops early."""
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    multi = bool(spec.secondary)
+    searcher = OptunaSearch(
+        space=DefineByRun(spec.space, [b.to_dict() for b in spec.baselines]),
+        metric=[OBJECTIVE, *(o.metric for o in spec.secondary)] if multi else OBJECTIVE,
+        mode=[o.mode for o in [spec.objective, *spec.secondary]] if multi else spec.objective.mode,
+        sampler=SAMPLERS[spec.search.sampler].build(spec.search, spec.space),
+        study_name=spec.name,
+        storage=optuna_storage(context.run_dir),
+    )
+    resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
+    return tune.Tuner(
+        tune.with_resources(tune.with_parameters(run_trial, context=context), resources),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=PRUNERS[spec.search.pruner].build(spec.search, spec.objective.mode, max_epochs_of(spec)),
+            num_samples=samples,
+            max_concurrent_trials=spec.resources.max_concurrent,
+            time_budget_s=time_left,
+            reuse_actors=True,  # a fresh worker per trial re-imports torch and transformers
+        ),
+        run_config=tune.RunConfig(
+            name="tune",
+            storage_path=str(context.run_dir),
+            verbose=0,
+            callbacks=[progress],
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
 
 
 def settle_in_flight(run_dir: RunDir, stopped_by_budget: bool) -> None:
