@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -29,6 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)  # a wrong --device fails before the data are read
     prepared = prepare(args.config)
+    warn(prepared.spec.warnings)
     run, model_path, data = prepared.spec, prepared.model_path, prepared.data
     console.print(
         f"[bold]{run.name}[/]: {run.task} on {len(data.train)} train / {len(data.validation)} validation"
@@ -102,7 +104,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.print(f"grid size: {size:,}" if size is not None else "grid size: infinite (continuous dimensions)")
     if spec.baselines:
         out.print(f"{len(spec.baselines)} baseline config(s) evaluated first")
+    out.print("data:")
+    for line in spec.data_summary:
+        out.print(f"  {line}")
+    warn(spec.warnings, out)
     return 0
+
+
+def warn(warnings: list, out: Console = console) -> None:
+    """What loading a space found odd but not fatal: the run goes on, the user should know."""
+    for warning in warnings:
+        out.print(Text("warning: ", style="yellow") + Text(str(warning)), highlight=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -112,8 +124,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stratsearch.sweep.driver import run_sweep
 
     spec = load_space(args.space)
+    warn(spec.warnings)
     run_dir = run_sweep(
-        spec, Path(args.runs_dir), address=args.address, quiet=args.quiet, node_ip_address=args.node_ip_address
+        spec,
+        Path(args.runs_dir),
+        address=args.address,
+        quiet=args.quiet,
+        node_ip_address=args.node_ip_address,
+        resume_changed=args.resume_changed,
     )
     counts = Counter(s.status for _, s in run_dir.statuses() if s.status != "interrupted")
     trials = sum(counts.values())
@@ -210,50 +228,123 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+WORKFLOW = """workflow:
+  1. stratsearch validate space.yaml      check the space and its data, print the search space
+  2. stratsearch run space.yaml           sweep (rerun the same command to resume after a crash)
+  3. stratsearch report runs/NAME         the comparison report (run writes it too)
+  4. stratsearch predict runs/NAME in.jsonl   predictions of the run's ensemble
+
+stratsearch COMMAND --help shows each command's options and an example."""
+
+
+def subcommand(sub: Any, name: str, fn: Any, summary: str, example: str) -> argparse.ArgumentParser:
+    command = sub.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    command.set_defaults(fn=fn)
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="stratsearch", description="Search fine-tuning strategies for a transformer.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train one fixed strategy and print per-epoch metrics")
-    t.add_argument("config", help="YAML config with fixed values (the keys of a search space)")
-    t.add_argument("--out", help="directory to save the model (save_pretrained + head) and predictions")
-    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    t.set_defaults(fn=cmd_train)
-    v = sub.add_parser("validate", help="check a space.yaml and print the resolved search space")
+    from stratsearch import __version__
+
+    p = argparse.ArgumentParser(
+        prog="stratsearch",
+        description="Search fine-tuning strategies for a pretrained transformer on your own labelled data.",
+        epilog=WORKFLOW,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"stratsearch {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    v = subcommand(
+        sub,
+        "validate",
+        cmd_validate,
+        "check a space.yaml and its data; print the search space",
+        "stratsearch validate search_spaces/quickstart.yaml",
+    )
     v.add_argument("space", help="the space.yaml to check")
-    v.set_defaults(fn=cmd_validate)
-    r = sub.add_parser("run", help="run (or resume) the sweep of a space.yaml")
+    r = subcommand(
+        sub,
+        "run",
+        cmd_run,
+        "run (or resume) the sweep of a space.yaml",
+        "stratsearch run search_spaces/quickstart.yaml --runs-dir runs",
+    )
     r.add_argument("space", help="the space.yaml to search")
     r.add_argument("--runs-dir", default="runs", help="where run directories live (default: runs/)")
     r.add_argument("--address", help="attach to a Ray cluster: 'auto' or ray://host:port (default: embedded Ray)")
     r.add_argument("--node-ip-address", help="this machine's address in the cluster (127.0.0.1 for one machine)")
     r.add_argument("--quiet", action="store_true", help="log lines instead of a live table")
     r.add_argument("--reports-dir", default="reports", help="where the report is written (default: reports/)")
-    r.set_defaults(fn=cmd_run)
-    e = sub.add_parser("ensemble", help="(re)build the ensemble of a run's top-k trials")
+    r.add_argument(
+        "--resume-changed",
+        action="store_true",
+        help="add trials to a run directory although its model, data, space or search changed",
+    )
+    rp = subcommand(
+        sub,
+        "report",
+        cmd_report,
+        "(re)build the comparison report of a run (HTML and Markdown)",
+        "stratsearch report runs/quickstart --out reports/quickstart.html",
+    )
+    rp.add_argument("run_dir", help="a run directory (runs/NAME)")
+    rp.add_argument("--out", help="the HTML file to write; the .md twin goes beside it (default: reports/NAME.html)")
+    cp = subcommand(
+        sub,
+        "compare",
+        cmd_compare,
+        "leaderboards and findings of several runs side by side",
+        "stratsearch compare runs/rt runs/trec --out reports/rt-vs-trec.html",
+    )
+    cp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (runs/NAME)")
+    cp.add_argument("--out", help="the HTML file to write (default: reports/compare-A-vs-B.html)")
+    e = subcommand(
+        sub,
+        "ensemble",
+        cmd_ensemble,
+        "(re)build the ensemble of a run's top-k trials",
+        "stratsearch ensemble runs/quickstart --top-k 3 --method mean",
+    )
     e.add_argument("run_dir", help="a run directory (runs/NAME)")
     e.add_argument("--top-k", type=positive_int, help="how many of the best finished trials (default: the space's)")
     e.add_argument("--method", choices=METHODS.names(), help="the method predict uses (default: the space's)")
-    e.set_defaults(fn=cmd_ensemble)
-    rp = sub.add_parser("report", help="(re)build the comparison report of a run (HTML and Markdown)")
-    rp.add_argument("run_dir", help="a run directory (runs/NAME)")
-    rp.add_argument("--out", help="the HTML file to write; the .md twin goes beside it (default: reports/NAME.html)")
-    rp.set_defaults(fn=cmd_report)
-    cp = sub.add_parser("compare", help="leaderboards and findings of several runs side by side")
-    cp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (runs/NAME)")
-    cp.add_argument("--out", help="the HTML file to write (default: reports/compare-A-vs-B.html)")
-    cp.set_defaults(fn=cmd_compare)
-    pr = sub.add_parser("predict", help="predict a file with a run's ensemble (or its best model)")
+    pr = subcommand(
+        sub,
+        "predict",
+        cmd_predict,
+        "predict a file with a run's ensemble (or its best model)",
+        "stratsearch predict runs/quickstart new.jsonl --out predictions.jsonl",
+    )
     pr.add_argument("run_dir", help="a run directory (runs/NAME)")
     pr.add_argument("input", help="a .jsonl, .csv or .parquet file with the run's input column(s)")
     pr.add_argument("--best", action="store_true", help="use the single best model instead of the ensemble")
     pr.add_argument("--out", help="write predictions here (.jsonl or .csv; default: JSON lines on stdout)")
     pr.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    pr.set_defaults(fn=cmd_predict)
+    t = subcommand(
+        sub,
+        "train",
+        cmd_train,
+        "train one fixed strategy and print per-epoch metrics",
+        "stratsearch train search_spaces/quickstart-single.yaml --out runs/single",
+    )
+    t.add_argument("config", help="YAML config with fixed values (the keys of a search space)")
+    t.add_argument("--out", help="directory to save the model (save_pretrained + head) and predictions")
+    t.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.command is None:  # no command: what the tool does and how to start
+        commands.print_help(sys.stderr)
+        return 2
     try:
         return args.fn(args)
     except StratsearchError as err:

@@ -283,6 +283,23 @@ class RunDir:
             }
         )
 
+    # what experiment this is
+    def check_fingerprint(self, parts: dict[str, str], allow_changed: bool) -> None:
+        """Refuse to add trials of a different experiment to this run (a copied space that kept its
+        name, other data under the same file name…); the first run records what it is."""
+        path = self.path / "fingerprint.json"
+        recorded = read_json(path)
+        changed = [part for part, value in parts.items() if part in recorded and recorded[part] != value]
+        if changed and not allow_changed:
+            raise StratsearchError(
+                f"{self.path} holds a run of another experiment: {', '.join(changed)} changed since it started."
+                " Give the space a new `name` (or use another --runs-dir) to start afresh, or pass"
+                " --resume-changed to add trials to this run anyway (budget, resources and ensemble may"
+                " change freely)"
+            )
+        if not recorded or changed:
+            write_json(path, parts)
+
     # the ensemble
     def read_ensemble(self) -> dict[str, Any]:
         if not self.ensemble_json.is_file():

@@ -10,7 +10,8 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 from stratsearch.errors import Problems
 from stratsearch.space.checks import check_search
 from stratsearch.space.dims import Choice, FloatRange, IntRange
-from stratsearch.space.load import Search
+from stratsearch.space.load import Resources, Search
+from stratsearch.sweep.resources import Node, PerTrial, per_trial, unplaceable
 from stratsearch.sweep.search import PRUNERS, SAMPLERS
 
 FINITE = {"freeze_depth": IntRange(0, 3), "schedule": Choice(("linear", "cosine"))}
@@ -97,3 +98,23 @@ def test_an_unknown_name_is_refused_not_replaced() -> None:
         SAMPLERS["gird"]
     with pytest.raises(KeyError, match="unknown pruner 'fifo'"):
         PRUNERS["fifo"]
+
+
+def test_gpus_auto_takes_one_gpu_per_trial_only_where_there_are_gpus() -> None:
+    cpu_only = [Node(cpus=2, gpus=0)]
+    gpu_nodes = [Node(cpus=16, gpus=1), Node(cpus=8, gpus=2)]
+    auto = Resources(cpus_per_trial=2)
+    assert per_trial(auto, cpu_only) == PerTrial(2, 0)
+    assert per_trial(auto, gpu_nodes) == PerTrial(2, 1)
+    assert per_trial(Resources(cpus_per_trial=2, gpus_per_trial=0.5), gpu_nodes) == PerTrial(2, 0.5)
+    assert PerTrial(2, 1).at_once(gpu_nodes) == 3  # one on the first node, two on the second
+    assert PerTrial(2, 0.5).at_once(gpu_nodes) == 6  # CPUs bound the second node: 8 / 2 = 4
+    assert PerTrial(1, 0).at_once(cpu_only) == 2
+
+
+def test_a_trial_no_node_can_hold_is_refused_with_what_there_is() -> None:
+    nodes = [Node(cpus=2, gpus=0), Node(cpus=4, gpus=0)]
+    problems = dict(unplaceable(PerTrial(8, 1), nodes, "the Ray cluster"))
+    assert problems["resources.cpus_per_trial"] == "8 CPUs per trial, but the Ray cluster has at most 4 per node"
+    assert problems["resources.gpus_per_trial"] == "1 GPU(s) per trial, but the Ray cluster has none"
+    assert unplaceable(PerTrial(4, 0), nodes, "the Ray cluster") == []

@@ -110,7 +110,11 @@ MALFORMED = [
     ("space.dropout", {"uniform": ["a", "b"]}, "space.dropout.uniform: expected [lo, hi], two numbers"),
     ("space.dropout", {"unifrom": [0.0, 0.1]}, "found key 'unifrom' (did you mean 'uniform'?)"),
     ("space.warmup_ratio", {"loguniform": [0.0, 0.1]}, "space.warmup_ratio.loguniform: loguniform needs lo > 0"),
-    ("space.epochs", {"uniform": [1, 4]}, "space.epochs: midpoint 2.5: input should be a valid integer"),
+    (
+        "space.epochs",
+        {"uniform": [1, 4]},
+        "space.epochs: an integer setting, but uniform samples fractions: write {int: [1, 4]}",
+    ),
     ("space.epochs", {"int": [1.5, 4]}, "space.epochs.int: expected two integers, found [1.5, 4]"),
     ("space.epochs", {"int": [1, 4], "step": 0}, "space.epochs.step: expected an integer ≥ 1, found 0"),
     ("space.epochs", {"int": [1, 4], "stp": 2}, "space.epochs.stp: unknown key (did you mean 'step'?) beside 'int'"),
@@ -166,7 +170,7 @@ MALFORMED = [
     ("objective.mode", ["max", "min"], "objective: expected distinct metrics and one mode per metric"),
     ("budget.max_epochs", 2, "space.epochs: 3 exceeds budget.max_epochs 2"),
     ("budget.trials", 0, "budget.trials: input should be greater than or equal to 1"),
-    ("budget.time", "8 hours", "budget.time: expected seconds or a duration like '90m', '8h'"),
+    ("budget.time", "8 hours", "budget.time: expected a positive number of seconds or a duration like '90m', '8h'"),
     ("budget.trails", 10, "budget.trails: unknown key (did you mean 'trials'?)"),
     (
         "search.sampler",

@@ -195,3 +195,42 @@ def test_time_budget_stops_the_running_trials_and_leaves_none_running(make_confi
     assert "stopped" in statuses and len(statuses) < 50
     results = pd.read_csv(run_dir.results_csv)
     assert "running" not in set(results["status"])
+
+
+def test_a_run_directory_never_mixes_two_experiments(make_config, tmp_path: Path, capsys) -> None:
+    """More budget on the same experiment resumes it; the same name over other data is refused,
+    saying what changed, unless --resume-changed says to go on."""
+    path = sweep_space(make_config, tmp_path, trials=2)
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
+    run_dir = RunDir(tmp_path / "runs" / "tiny-sweep")
+    config = yaml.safe_load(path.read_text())
+    config["budget"]["trials"] = 3  # a budget extension: the same experiment
+    path.write_text(yaml.safe_dump(config))
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
+    assert "resuming" in capsys.readouterr().err
+    assert len(run_dir.trials()) == 3
+    train = Path(config["data"]["train"])
+    train.write_text(train.read_text().replace("movie", "plot"))  # other data under the same file name
+    config["budget"]["trials"] = 4
+    path.write_text(yaml.safe_dump(config))
+    assert main(run_args(path, tmp_path, "--quiet")) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of another experiment: data.train changed since it started" in err
+    assert len(run_dir.trials()) == 3
+    assert main(run_args(path, tmp_path, "--quiet", "--resume-changed")) == 0
+    assert len(run_dir.trials()) == 4
+
+
+def test_run_refuses_a_trial_the_cluster_cannot_hold_and_says_what_it_uses(make_config, tmp_path: Path, capsys):
+    path = sweep_space(make_config, tmp_path, trials=1)
+    config = yaml.safe_load(path.read_text())
+    config["resources"] = {"cpus_per_trial": 4096}
+    path.write_text(yaml.safe_dump(config))
+    assert main(run_args(path, tmp_path, "--quiet")) == 2
+    err = capsys.readouterr().err
+    assert "warning: resources.cpus_per_trial: 4096 CPUs per trial, but this machine" in err
+    assert "error: resources.cpus_per_trial: 4096 CPUs per trial, but the Ray cluster has at most" in err
+    config["resources"] = {"cpus_per_trial": 1}
+    path.write_text(yaml.safe_dump(config))
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
+    assert "each trial: 1 CPU, " in capsys.readouterr().err

@@ -9,7 +9,6 @@ and the search settings.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -27,38 +26,58 @@ def candidates(dim: Dim) -> list[tuple[str, Any]]:
         return [("option", v) for v in dim.options]
     if isinstance(dim, IntRange):
         return [("lower bound", dim.lo), ("upper bound", dim.hi)]
-    # The midpoint catches a float range on an integer setting, whose bounds alone may look whole.
-    mid = math.sqrt(dim.lo * dim.hi) if dim.log else (dim.lo + dim.hi) / 2
-    return [("lower bound", dim.lo), ("upper bound", dim.hi), ("midpoint", mid)]
+    # A fractional value inside the range catches a float range on an integer setting, whose bounds
+    # (and midpoint) alone may look whole.
+    share = 0.3819  # of the way from lo to hi: no round number for common ranges
+    inside = dim.lo * (dim.hi / dim.lo) ** share if dim.log else dim.lo + share * (dim.hi - dim.lo)
+    return [("lower bound", dim.lo), ("upper bound", dim.hi), ("inner value", inside)]
 
 
-def one_key_configs(space: Space) -> list[tuple[str, dict]]:
-    """(label, a config that sets one dimension to one of its values) for every candidate value."""
-    out = []
+def one_key_configs(space: Space) -> list[tuple[str, Dim | None, dict]]:
+    """(label, dimension, a config that sets the dimension to one of its values) for every candidate."""
+    out: list[tuple[str, Dim | None, dict]] = []
     for key, dim in space.items():
         if isinstance(dim, dict):  # head
             for sub, sub_dim in dim.items():
-                out += [(f"{label} {v!r}", {key: {sub: v}}) for label, v in candidates(sub_dim)]
+                out += [(f"{label} {v!r}", sub_dim, {key: {sub: v}}) for label, v in candidates(sub_dim)]
         elif isinstance(dim, Branches):
             for branch, params in dim.options.items():
-                out.append(("branch", {key: branch}))
+                out.append(("branch", None, {key: branch}))
                 for p, p_dim in params.items():
-                    out += [(f"{label} {v!r}", {key: {branch: {p: v}}}) for label, v in candidates(p_dim)]
+                    out += [(f"{label} {v!r}", p_dim, {key: {branch: {p: v}}}) for label, v in candidates(p_dim)]
         else:
-            out += [(f"{label} {v!r}", {key: v}) for label, v in candidates(dim)]
+            out += [(f"{label} {v!r}", dim, {key: v}) for label, v in candidates(dim)]
     return out
 
 
+def explained(message: str, dim: Dim | None) -> str:
+    """The trainer's complaint, with the DSL form that fixes it where the dimension's form is the cause."""
+    if isinstance(dim, FloatRange) and "valid integer" in message:
+        kind = "loguniform" if dim.log else "uniform"
+        fix = f"{{int: [{int(dim.lo)}, {int(dim.hi)}]{', log: true' if dim.log else ''}}}"
+        return f"an integer setting, but {kind} samples fractions: write {fix}"
+    if isinstance(dim, Fixed) and isinstance(dim.value, list) and "valid" in message:
+        options = dim.value
+        return f"{message}; to search these values write {{choice: {options}}}, or {{int: [lo, hi]}} for a range"
+    return message
+
+
 def check_against_trainer(space: Space, task: Task, problems: Problems) -> None:
-    seen: set[str] = set()
-    for label, config in one_key_configs(space):
+    """Every value a dimension can take goes through the trainer's own config parsing. A problem is
+    reported once per place, with the value that shows it when the value is the cause."""
+    seen: set[tuple[str, str]] = set()
+    for label, dim, config in one_key_configs(space):
         trial_problems = Problems()
         parse_trial(config, task, trial_problems)
         for p in trial_problems.items:
-            message = p.message if label.startswith(("value", "branch")) else f"{label}: {p.message}"
-            if f"{p.where}: {message}" not in seen:
-                seen.add(f"{p.where}: {message}")
-                problems.add(p.where, message)
+            message = explained(p.message, dim)
+            if (p.where, message) in seen:
+                continue
+            seen.add((p.where, message))
+            value_specific = (
+                not label.startswith(("value", "branch")) and message == p.message and "unknown key" not in message
+            )
+            problems.add(p.where, f"{label}: {message}" if value_specific else message)
 
 
 def max_value(dim: Dim) -> Any:

@@ -202,6 +202,10 @@ def parse_branches(raw: Any, kind: str, problems: Problems) -> Branches | None:
             )
             return None
     elif isinstance(raw, dict) and len(raw) == 1:
+        key = next(iter(raw))
+        if key not in CHOICE_KINDS[kind] and (hint := did_you_mean(str(key), DISTRIBUTIONS)):
+            problems.add(f"{path}.{key}", f"unknown key{hint}; expected a {kind} name or {{choice: …}}")
+            return None
         options = raw
     else:
         problems.add(path, f"expected one {kind} name, {{name: {{parameters}}}} or {{choice: …}}, found {raw!r}")
@@ -216,12 +220,37 @@ def parse_branches(raw: Any, kind: str, problems: Problems) -> Branches | None:
     return Branches(branches) if branches else None
 
 
+def parameter_homes() -> dict[str, list[str]]:
+    """Every parameter of a strategy branch or of the head → where it lives (`optimizer.adamw`, `head`)."""
+    from stratsearch.train.strategies import HeadConfig
+
+    homes: dict[str, list[str]] = {name: ["head"] for name in HeadConfig.model_fields}
+    for kind, registry in CHOICE_KINDS.items():
+        for entry in registry:
+            for name, field in entry.config.model_fields.items():
+                homes.setdefault(field.alias or name, []).append(f"{kind}.{entry.name}")
+    return homes
+
+
+def unknown_space_key(key: str, allowed: list[str]) -> str:
+    """A key that is no top-level setting: where it does live, if anywhere, else a did-you-mean."""
+    homes = parameter_homes().get(key)
+    if homes:
+        kinds = sorted({home.split(".")[0] for home in homes})
+        where = " or ".join(f"{k}.<name>" if k != "head" else "head" for k in kinds)
+        examples = ", ".join(f"{home}.{key}" for home in homes[:3])
+        return f"not a top-level setting: it belongs under {where} (e.g. {examples})"
+    return f"unknown key{did_you_mean(key, allowed)}; expected one of {allowed}"
+
+
 def parse_space(raw: Any, problems: Problems) -> Space | None:
     if not isinstance(raw, dict):
         problems.add("space", f"expected a mapping of dimensions, found {raw!r}")
         return None
     allowed = [*Scalars.model_fields, "head", *CHOICE_KINDS]
-    problems.check_keys(raw, allowed, "space.")
+    for key in raw:
+        if key not in allowed:
+            problems.add(f"space.{key}", unknown_space_key(str(key), allowed))
     space: Space = {}
     for key, value in raw.items():
         if key not in allowed:

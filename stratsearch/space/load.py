@@ -4,6 +4,10 @@ into one validated `SpaceSpec`. All problems of a file are reported together, be
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +27,7 @@ from stratsearch.space.checks import (
 )
 from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
 from stratsearch.tasks import TASKS, Task
-from stratsearch.train.config import DataSpec, Strict, TrialConfig, parse_trial, trial_from_space
+from stratsearch.train.config import DataSpec, Scalars, Strict, TrialConfig, parse_trial, trial_from_space
 
 
 class Budget(Strict):
@@ -34,7 +38,9 @@ class Budget(Strict):
 
 class Resources(Strict):
     cpus_per_trial: float = Field(2.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0, description="fractions let several trials share one GPU")
+    gpus_per_trial: float | Literal["auto"] = Field(
+        "auto", ge=0, description="auto: one GPU per trial where there are GPUs, else none; fractions share a GPU"
+    )
     max_concurrent: int | None = Field(None, ge=1, description="default: as many as the resources allow")
 
 
@@ -73,6 +79,9 @@ class SpaceSpec:
     secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
     baselines: list[TrialConfig] = field(default_factory=list)
     base_dir: Path = Path(".")
+    model_dir: Path | None = None
+    data_summary: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # what may not be what the user meant; never fatal
 
     def searched(self) -> list[str]:
         """Names of the dimensions that are searched (not fixed)."""
@@ -88,26 +97,87 @@ class SpaceSpec:
             raise ConfigError(self.file, problems)
         return trial_from_space(fixed_values(self.space), self.task, self.file)
 
+    def fingerprint(self) -> dict[str, str]:
+        """A hash of each part that defines the experiment: model, task, objective, each data file's
+        content, the data settings, the space and the search. Budget, resources and ensemble are not
+        part: extending a finished run's budget is the same experiment."""
+        from stratsearch.train.model_dir import WEIGHT_FILES
+
+        def digest(value: object) -> str:
+            return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+        def file_digest(path: Path | None) -> str:
+            return "none" if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+        model_dir = self.model_dir or Path(self.model)
+        # The weights are named by their sizes: hashing gigabytes on every start would cost minutes.
+        weights = [(name, (model_dir / name).stat().st_size) for name in WEIGHT_FILES if (model_dir / name).is_file()]
+        parts = {
+            "model": digest((self.model, file_digest(model_dir / "config.json"), weights)),
+            "task": digest(self.task.name),
+            "objective": digest([o.model_dump() for o in [self.objective, *self.secondary]]),
+            "data settings": digest(self.data.model_dump(exclude={"train", "validation", "test"})),
+            "space": digest(self.space),
+            "search": digest(self.search.model_dump()),
+        }
+        for split in ("train", "validation", "test"):
+            parts[f"data.{split}"] = file_digest(getattr(self.data, split))
+        return parts
+
+    def max_epochs(self) -> int:
+        """The longest a trial may train: budget.max_epochs, else the largest `epochs` of the space and baselines."""
+        from stratsearch.space.checks import max_value
+
+        epochs = [b.scalars.epochs for b in self.baselines]
+        dim = self.space.get("epochs")
+        epochs.append(max_value(dim) if dim is not None else Scalars().epochs)
+        return self.budget.max_epochs or int(max(epochs))
+
 
 def parse_time(value: str | float | None) -> float | None:
-    """'90m' → 5400.0; a bare number is seconds."""
-    if value is None or is_number(value):
-        return None if value is None else float(value)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
-    if text and text[-1] in units:
-        try:
-            return float(text[:-1]) * units[text[-1]]
-        except ValueError:
-            pass
-    raise ValueError(f"expected seconds or a duration like '90m', '8h', found {value!r}")
+    """'90m' → 5400.0; a bare number is seconds. Only a positive, finite duration is a budget."""
+    if value is None:
+        return None
+    seconds = None
+    if is_number(value):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and value.strip()[-1].lower() in TIME_UNITS:
+        text = value.strip().lower()
+        with contextlib.suppress(ValueError):
+            seconds = float(text[:-1]) * TIME_UNITS[text[-1]]
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"expected a positive number of seconds or a duration like '90m', '8h', found {value!r}")
+    return seconds
+
+
+TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # --- loading -------------------------------------------------------------------------------------
 
 
+class DuplicateKey(yaml.YAMLError):
+    pass
+
+
 class SpaceLoader(yaml.SafeLoader):
-    """YAML 1.1 reads `1e-5` (no dot) as a string; a space full of learning rates needs it as a float."""
+    """YAML 1.1 reads `1e-5` (no dot) as a string; a space full of learning rates needs it as a float.
+    A key written twice in one mapping is an error: plain YAML keeps the last one without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise DuplicateKey(
+                    f"key '{key}' is written twice in one mapping, on lines {first_line[key]} and {line};"
+                    " YAML would silently keep only the second: remove one"
+                )
+            first_line[key] = line
+        return super().construct_mapping(node, deep)
 
 
 SpaceLoader.add_implicit_resolver(
@@ -121,6 +191,8 @@ def read_yaml(path: Path) -> dict:
         raise ConfigError(file, [Problem("file", "not found")])
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SpaceLoader)
+    except DuplicateKey as err:
+        raise ConfigError(file, [Problem("yaml", str(err))]) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(file, [Problem("yaml", str(err).replace("\n", " "))]) from None
     if not isinstance(raw, dict):
@@ -225,7 +297,7 @@ def load_space(path: str | Path) -> SpaceSpec:
         baselines.append(parse_baseline(baseline, i, task, model_dir, problems))
     if problems.items:
         raise ConfigError(str(path), problems.items)
-    return SpaceSpec(
+    spec = SpaceSpec(
         file=str(path),
         name=str(raw.get("name") or path.stem),
         model=model,
@@ -236,8 +308,39 @@ def load_space(path: str | Path) -> SpaceSpec:
         space=space,
         baselines=baselines,
         base_dir=base,
+        model_dir=model_dir,
         **sections,
     )
+    check_runnable(spec, problems)
+    if problems.items:
+        raise ConfigError(str(path), problems.items)
+    return spec
+
+
+def check_runnable(spec: SpaceSpec, problems: Problems) -> None:
+    """What needs the whole valid spec: the model directory, the data as the sweep will read them, the
+    pruner against the longest trial, and what a trial reserves against this machine."""
+    from stratsearch.space.data_check import check_data_content
+    from stratsearch.sweep.resources import per_trial, this_machine, unplaceable
+    from stratsearch.train.model_dir import model_problems
+
+    for key, message in model_problems(spec.model_dir, spec.data.max_length):
+        problems.add(key, message)
+    report = check_data_content(spec.data, spec.task, spec.model_dir, problems)
+    spec.data_summary.extend(report.summary)
+    spec.warnings.extend(Problem(key, message) for key, message in report.warnings)
+    longest = spec.max_epochs()
+    if spec.search.pruner != "none" and spec.search.grace_period > longest:
+        problems.add(
+            "search.grace_period",
+            f"{spec.search.grace_period} epochs exceeds the longest trial ({longest} epochs): no trial could be"
+            f" pruned; use at most {longest}, or pruner: none",
+        )
+    # This machine is only a guess at where the sweep runs (`--address` may attach a larger cluster):
+    # a warning here, an error at `run` once the cluster is known.
+    nodes = this_machine()
+    for key, message in unplaceable(per_trial(spec.resources, nodes), nodes, "this machine"):
+        spec.warnings.append(Problem(key, f"{message}; `run` here would refuse, a Ray cluster with such nodes may not"))
 
 
 def parse_baseline(raw: Any, index: int, task: Task, model_dir: Path | None, problems: Problems) -> TrialConfig:

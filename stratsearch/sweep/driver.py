@@ -18,18 +18,10 @@ from typing import Any
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir
 from stratsearch.space.load import SpaceSpec, parse_time
+from stratsearch.sweep.resources import PerTrial, check_cluster
 from stratsearch.sweep.search import OBJECTIVE, PRUNERS, SAMPLERS, DefineByRun
 from stratsearch.sweep.study import open_study, optuna_storage, reconcile
 from stratsearch.sweep.trial import SweepContext, run_trial
-
-
-def max_epochs_of(spec: SpaceSpec) -> int:
-    from stratsearch.space.checks import max_value
-
-    epochs = [b.scalars.epochs for b in spec.baselines]
-    dim = spec.space.get("epochs")
-    epochs.append(max_value(dim) if dim is not None else 3)
-    return spec.budget.max_epochs or int(max(epochs))
 
 
 def start_ray(address: str | None, node_ip_address: str | None = None) -> None:
@@ -51,7 +43,12 @@ def start_ray(address: str | None, node_ip_address: str | None = None) -> None:
 
 
 def run_sweep(
-    spec: SpaceSpec, runs_dir: Path, address: str | None = None, quiet: bool = False, node_ip_address: str | None = None
+    spec: SpaceSpec,
+    runs_dir: Path,
+    address: str | None = None,
+    quiet: bool = False,
+    node_ip_address: str | None = None,
+    resume_changed: bool = False,
 ) -> RunDir:
     """Run (or resume) the sweep of a space; returns its run directory."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress display replaces Tune's
@@ -66,6 +63,7 @@ def run_sweep(
     run_dir = RunDir((runs_dir / spec.name).resolve())
     metric = spec.objective.metric
     with run_dir.lock():
+        run_dir.check_fingerprint(spec.fingerprint(), resume_changed)
         (run_dir.path / "space.yaml").write_text(Path(spec.file).read_text())
         study = open_study(spec, run_dir)
         restarted = reconcile(study, run_dir)
@@ -87,6 +85,13 @@ def run_sweep(
         run_dir.write_info(spec, model_path, data)
         console.print(prefix_usage(), markup=False)
         start_ray(address, node_ip_address)
+        try:
+            want, at_once = check_cluster(spec.resources)
+        except StratsearchError:
+            if not address:
+                ray.shutdown()
+            raise
+        console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
         context = SweepContext(
             data=data,
             model_path=model_path,
@@ -96,7 +101,7 @@ def run_sweep(
             keep_top=spec.ensemble.top_k,
         )
         progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended)
-        tuner = make_tuner(spec, context, progress, remaining, time_left)
+        tuner = make_tuner(spec, context, progress, remaining, time_left, want)
         started = time.time()
         try:
             with progress:
@@ -113,7 +118,9 @@ def run_sweep(
     return run_dir
 
 
-def make_tuner(spec: SpaceSpec, context: SweepContext, progress: Any, samples: int, time_left: float | None) -> Any:
+def make_tuner(
+    spec: SpaceSpec, context: SweepContext, progress: Any, samples: int, time_left: float | None, want: PerTrial
+) -> Any:
     """Ray Tune running `samples` more trials: Optuna's sampler proposes, the pruner stops early."""
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
@@ -127,12 +134,12 @@ def make_tuner(spec: SpaceSpec, context: SweepContext, progress: Any, samples: i
         study_name=spec.name,
         storage=optuna_storage(context.run_dir),
     )
-    resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
+    resources = {"cpu": want.cpus, "gpu": want.gpus}
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(run_trial, context=context), resources),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=PRUNERS[spec.search.pruner].build(spec.search, spec.objective.mode, max_epochs_of(spec)),
+            scheduler=PRUNERS[spec.search.pruner].build(spec.search, spec.objective.mode, spec.max_epochs()),
             num_samples=samples,
             max_concurrent_trials=spec.resources.max_concurrent,
             time_budget_s=time_left,

@@ -50,3 +50,47 @@ def quiet_transformers() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+# Encoder families the trainer knows how to freeze, decay and cache layer by layer (tested).
+FAMILIES = ("bert", "roberta", "distilbert")
+# RoBERTa counts positions from padding_idx + 1: two of its position embeddings are never a token's.
+POSITION_OFFSET = {"roberta": 2}
+
+
+def max_positions(config: dict) -> int | None:
+    """How many tokens one example may have on this model, or None when the config does not say."""
+    positions = config.get("max_position_embeddings")
+    if not isinstance(positions, int):
+        return None
+    return positions - POSITION_OFFSET.get(config.get("model_type", ""), 0)
+
+
+def model_problems(model_dir: Path, max_length: int | None) -> list[tuple[str, str]]:
+    """(key, problem) for a model directory a trial could not train: weights or tokenizer missing, an
+    encoder family the trainer does not support, or examples longer than its position embeddings."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        return [("model", f"{model_dir / 'config.json'} is not readable JSON ({err})")]
+    problems = []
+    if not any((model_dir / name).is_file() for name in WEIGHT_FILES):
+        problems.append(("model", f"no weights in {model_dir} (expected one of {list(WEIGHT_FILES)})"))
+    if not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
+        problems.append(("model", f"no tokenizer in {model_dir} (expected one of {list(TOKENIZER_FILES)})"))
+    family = config.get("model_type")
+    if family not in FAMILIES:
+        problems.append(("model", f"encoder family '{family}' is not supported; expected one of {list(FAMILIES)}"))
+    positions = max_positions(config)
+    if max_length is not None and positions is not None and max_length > positions:
+        problems.append(
+            ("data.max_length", f"{max_length} exceeds the model's {positions} positions: use at most {positions}")
+        )
+    return problems
