@@ -222,6 +222,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from stratsearch.export.hf import export_model
+
+    exported = export_model(RunDir(Path(args.run_dir)), Path(args.out), args.trial)
+    how = (
+        "trust_remote_code=True (its head is defined in modeling_stratsearch.py)"
+        if exported.remote_code
+        else "no custom code"
+    )
+    console.print(
+        f"exported the {exported.source.description} to {exported.out}: {exported.auto_class}.from_pretrained"
+        f" loads it with {how}; model card in {exported.out / 'README.md'}",
+        markup=False,
+    )
+    return 0
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found '{text}'")
@@ -326,6 +343,16 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--best", action="store_true", help="use the single best model instead of the ensemble")
     pr.add_argument("--out", help="write predictions here (.jsonl or .csv; default: JSON lines on stdout)")
     pr.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    x = subcommand(
+        sub,
+        "export",
+        cmd_export,
+        "the run's chosen model (or --trial N) as a Hugging Face model directory with a model card",
+        "stratsearch export runs/quickstart exported/quickstart",
+    )
+    x.add_argument("run_dir", help="a run directory (runs/NAME)")
+    x.add_argument("out", help="the directory to write")
+    x.add_argument("--trial", type=int, help="export this trial's model instead of the run's chosen one")
     t = subcommand(
         sub,
         "train",

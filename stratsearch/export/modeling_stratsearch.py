@@ -1,0 +1,71 @@
+"""A model fine-tuned by stratsearch, as a plain `transformers` model: the pretrained encoder, then the
+head stratsearch trained on it (linear or an MLP adaptation layer, over the CLS token or the mean of
+the tokens, or over every token for tagging).
+
+This file is copied beside the weights of an exported model and loaded by `transformers` itself
+(`AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)`); it needs only
+torch and transformers, never stratsearch. The head's layout is stratsearch's: Dropout, then for an
+MLP Linear → activation → Dropout, then Linear.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
+
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def head_layers(in_dim: int, out_dim: int, hidden: int, activation: str, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Dropout(dropout)]
+    if hidden > 0:
+        layers += [nn.Linear(in_dim, hidden), ACTIVATIONS[activation](), nn.Dropout(dropout)]
+        in_dim = hidden
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class StratsearchPreTrainedModel(PreTrainedModel):
+    config_class = PretrainedConfig
+    base_model_prefix = "encoder"
+
+    def __init__(self, config: PretrainedConfig):
+        super().__init__(config)
+        head = config.stratsearch_head
+        # BERT and RoBERTa carry a pooler stratsearch never trains or uses.
+        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta") else {}
+        self.encoder = AutoModel.from_config(config, **extra)
+        self.head = head_layers(
+            config.hidden_size, config.num_labels, head["hidden"], head["activation"], head["dropout"]
+        )
+        self.pooling = head["pooling"]
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Every weight comes from the checkpoint; nothing to initialise."""
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class StratsearchForSequenceClassification(StratsearchPreTrainedModel):
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **unused: object
+    ) -> SequenceClassifierOutput:
+        hidden = self.hidden_states(input_ids, attention_mask)
+        if self.pooling == "mean":
+            mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).unsqueeze(-1)
+            mask = mask.to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        else:
+            pooled = hidden[:, 0]
+        return SequenceClassifierOutput(logits=self.head(pooled))
+
+
+class StratsearchForTokenClassification(StratsearchPreTrainedModel):
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **unused: object
+    ) -> TokenClassifierOutput:
+        return TokenClassifierOutput(logits=self.head(self.hidden_states(input_ids, attention_mask)))
