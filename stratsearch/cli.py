@@ -125,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = load_space(args.space)
     warn(spec.warnings)
+    mlflow_uri = tracking_of(spec, args.mlflow)
     run_dir = run_sweep(
         spec,
         Path(args.runs_dir),
@@ -132,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         node_ip_address=args.node_ip_address,
         resume_changed=args.resume_changed,
+        mlflow_uri=mlflow_uri,
     )
     counts = Counter(s.status for _, s in run_dir.statuses() if s.status != "interrupted")
     trials = sum(counts.values())
@@ -147,9 +149,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if trials:
         from stratsearch.report.build import write_report
 
-        html, _ = write_report(run_dir.path, Path(args.reports_dir) / f"{spec.name}.html")
+        html, md = write_report(run_dir.path, Path(args.reports_dir) / f"{spec.name}.html")
         console.print(f"report: {html}", markup=False)
+        if mlflow_uri:
+            from stratsearch.sweep.tracking import MlflowTracker
+
+            tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
+            tracker.finish([html, md, run_dir.results_csv, run_dir.ensemble_dir / "table.csv"])
+            console.print(f"MLflow: experiment '{spec.name}' at {mlflow_uri}", markup=False)
     return 0
+
+
+def tracking_of(spec: Any, flag: str | None) -> str | None:
+    """The MLflow URI: --mlflow (a path relative to here) over the space's tracking.mlflow (relative to it)."""
+    if not (flag or spec.tracking.mlflow):
+        return None
+    from stratsearch.sweep.tracking import missing_mlflow, tracking_uri
+
+    if why := missing_mlflow():
+        raise StratsearchError(f"--mlflow: {why}")
+    return tracking_uri(flag, Path.cwd()) if flag else tracking_uri(spec.tracking.mlflow, spec.base_dir)
 
 
 def print_ensemble(summary: dict) -> None:
@@ -298,6 +317,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--node-ip-address", help="this machine's address in the cluster (127.0.0.1 for one machine)")
     r.add_argument("--quiet", action="store_true", help="log lines instead of a live table")
     r.add_argument("--reports-dir", default="reports", help="where the report is written (default: reports/)")
+    r.add_argument(
+        "--mlflow", metavar="URI", help="log the sweep to MLflow (a tracking URI, or a path for a local store)"
+    )
     r.add_argument(
         "--resume-changed",
         action="store_true",

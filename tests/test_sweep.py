@@ -234,3 +234,39 @@ def test_run_refuses_a_trial_the_cluster_cannot_hold_and_says_what_it_uses(make_
     path.write_text(yaml.safe_dump(config))
     assert main(run_args(path, tmp_path, "--quiet")) == 0
     assert "each trial: 1 CPU, " in capsys.readouterr().err
+
+
+def test_a_sweep_shows_up_in_mlflow_and_a_resume_continues_the_same_runs(make_config, tmp_path: Path) -> None:
+    """Real MLflow, a local SQLite store: a parent run per sweep, a nested run per trial with its
+    parameters, per-epoch metrics and status; more budget adds to the same parent."""
+    from mlflow.tracking import MlflowClient
+
+    path = sweep_space(make_config, tmp_path, trials=2)
+    store = tmp_path / "mlruns"
+    assert main(run_args(path, tmp_path, "--quiet", "--mlflow", str(store))) == 0
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny-sweep")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    trials = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(trials) == 2
+    parent = parents[0].info.run_id
+    assert {r.data.tags["mlflow.parentRunId"] for r in trials} == {parent}
+    artifacts = {a.path for a in client.list_artifacts(parent)}
+    assert {"space.yaml", "tiny-sweep.html", "results.csv", "table.csv"} <= artifacts
+    run_dir = RunDir(tmp_path / "runs" / "tiny-sweep")
+    for trial in trials:
+        number = int(trial.data.tags["mlflow.runName"].split()[1])
+        status = run_dir.trial(number).status()
+        assert trial.data.tags["stratsearch.status"] == status.status
+        assert "optimizer.adamw.lr" in trial.data.params and trial.data.params["freeze_depth"] in "0123"
+        history = client.get_metric_history(trial.info.run_id, "accuracy")
+        assert [m.step for m in history] == list(range(1, status.epoch + 1))
+        assert trial.data.metrics["best_validation"] == status.best_value
+    config = yaml.safe_load(path.read_text())
+    config["budget"]["trials"] = 3
+    path.write_text(yaml.safe_dump(config))
+    assert main(run_args(path, tmp_path, "--quiet", "--mlflow", str(store))) == 0
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 4  # the same parent and one more trial, nothing logged twice
+    assert {r.data.tags.get("mlflow.parentRunId") for r in runs} == {None, parent}

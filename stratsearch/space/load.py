@@ -58,7 +58,17 @@ class Ensemble(Strict):
     method: str = "greedy"
 
 
-SECTION_MODELS = {"budget": Budget, "resources": Resources, "search": Search, "ensemble": Ensemble}
+class Tracking(Strict):
+    mlflow: str | None = Field(None, description="an MLflow tracking URI, or a path for a local SQLite store")
+
+
+SECTION_MODELS = {
+    "budget": Budget,
+    "resources": Resources,
+    "search": Search,
+    "ensemble": Ensemble,
+    "tracking": Tracking,
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class SpaceSpec:
     resources: Resources
     search: Search
     ensemble: Ensemble
+    tracking: Tracking
     space: Space
     secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
     baselines: list[TrialConfig] = field(default_factory=list)
@@ -277,6 +288,11 @@ def load_space(path: str | Path) -> SpaceSpec:
             parse_time(sections["budget"].time)
         except ValueError as err:
             problems.add("budget.time", str(err))
+    if sections["tracking"] is not None and sections["tracking"].mlflow:
+        from stratsearch.sweep.tracking import missing_mlflow
+
+        if why := missing_mlflow():
+            problems.add("tracking.mlflow", why)
     method = sections["ensemble"].method if sections["ensemble"] is not None else None
     if method is not None and method not in METHODS:
         problems.add(

@@ -49,6 +49,7 @@ def run_sweep(
     quiet: bool = False,
     node_ip_address: str | None = None,
     resume_changed: bool = False,
+    mlflow_uri: str | None = None,
 ) -> RunDir:
     """Run (or resume) the sweep of a space; returns its run directory."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress display replaces Tune's
@@ -101,7 +102,12 @@ def run_sweep(
             keep_top=spec.ensemble.top_k,
         )
         progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended)
-        tuner = make_tuner(spec, context, progress, remaining, time_left, want)
+        callbacks = [progress]  # progress first: it settles a stopped trial's folder before others read it
+        if mlflow_uri:
+            from stratsearch.sweep.tracking import MlflowTracker
+
+            callbacks.append(MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file)))
+        tuner = make_tuner(spec, context, callbacks, remaining, time_left, want)
         started = time.time()
         try:
             with progress:
@@ -119,7 +125,7 @@ def run_sweep(
 
 
 def make_tuner(
-    spec: SpaceSpec, context: SweepContext, progress: Any, samples: int, time_left: float | None, want: PerTrial
+    spec: SpaceSpec, context: SweepContext, callbacks: list, samples: int, time_left: float | None, want: PerTrial
 ) -> Any:
     """Ray Tune running `samples` more trials: Optuna's sampler proposes, the pruner stops early."""
     from ray import tune
@@ -149,7 +155,7 @@ def make_tuner(
             name="tune",
             storage_path=str(context.run_dir),
             verbose=0,
-            callbacks=[progress],
+            callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
