@@ -258,6 +258,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from stratsearch.space.scaffold import write_space
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise StratsearchError(f"{out} exists; choose another --out, or --force to replace it")
+    found = write_space(Path(args.data), out, args.task, args.model)
+    console.print(f"wrote {out} for {found.task} on {', '.join(str(p) for p in found.files.values())}", markup=False)
+    for reason in found.reasons:
+        console.print(f"  {reason}", markup=False)
+    console.print(f"next: stratsearch validate {out}", markup=False)
+    return 0
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, found '{text}'")
@@ -296,6 +310,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"stratsearch {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    i = subcommand(
+        sub,
+        "init",
+        cmd_init,
+        "write a commented space.yaml for a data file (task and columns guessed, a validation split made)",
+        "stratsearch init data/reviews.csv --out reviews.yaml",
+    )
+    i.add_argument("data", help="a .jsonl, .csv or .parquet file, or a folder with train/validation/test files")
+    i.add_argument("--task", choices=["classification", "regression", "token-classification"], help="skip the guess")
+    i.add_argument("--model", default="minilm-l6", help="minilm-l6 (default) or a local Hugging Face model directory")
+    i.add_argument("--out", default="space.yaml", help="the space to write (default: space.yaml)")
+    i.add_argument("--force", action="store_true", help="replace --out if it exists")
     v = subcommand(
         sub,
         "validate",

@@ -1,0 +1,225 @@
+"""`stratsearch init DATA`: a commented space.yaml for a data file, with the task and columns guessed
+and the guesses said, a validation split made when there is none, and a default search over the
+article's strategies sized to the data.
+
+Guessing, in order: a column of word lists with a same-length column of string lists is token
+classification (tokens, tags); otherwise the text is the string column with the most words per row,
+and the label a column named like one (label, target, class, …) or else the other column with the
+fewest distinct values. Whole numbers or strings with few distinct values are classes; other
+numbers are a regression target.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stratsearch.errors import DataError, StratsearchError
+from stratsearch.train.data import read_rows
+
+LABEL_NAMES = ("label", "labels", "target", "class", "category", "sentiment", "y", "score", "rating", "tag")
+SUFFIXES = (".jsonl", ".csv", ".parquet")
+SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
+MAX_CLASSES = 50  # more distinct values than this in a numeric column: a regression target
+VALIDATION_SHARE = 0.1
+IMBALANCED = 0.2  # a smallest class below this share: macro-F1 rather than accuracy
+
+
+@dataclass
+class Guess:
+    task: str
+    columns: dict[str, str]  # data-section key → column name
+    files: dict[str, Path]  # split → file
+    inputs: list = field(default_factory=list)  # the training rows' inputs (texts or word lists)
+    reasons: list[str] = field(default_factory=list)
+
+
+def find_files(data: Path) -> dict[str, Path]:
+    if data.is_file():
+        return {"train": data}
+    if not data.is_dir():
+        raise StratsearchError(f"{data}: no such file or folder")
+    files = {}
+    for split, names in SPLIT_NAMES.items():
+        found = [data / f"{n}{s}" for n in names for s in SUFFIXES if (data / f"{n}{s}").is_file()]
+        if found:
+            files[split] = found[0]
+    if "train" not in files:
+        raise StratsearchError(f"{data}: expected a data file, or a folder with train.jsonl|csv|parquet in it")
+    return files
+
+
+def is_word_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(w, str) for w in value)
+
+
+def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list[str]]:
+    """(task, columns, reasons) from the rows of the training file."""
+    names = list(rows[0])
+    values = {n: [r.get(n) for r in rows] for n in names}
+    word_lists = [n for n in names if all(is_word_list(v) for v in values[n])]
+    if len(word_lists) >= 2 and task in (None, "token-classification"):
+        tags = next((n for n in word_lists if any(k in n.lower() for k in ("tag", "ner", "label"))), word_lists[1])
+        tokens = next(n for n in word_lists if n != tags)
+        reason = f"token classification: '{tokens}' and '{tags}' hold lists of strings of the same length"
+        return "token-classification", {"tokens": tokens, "tags": tags}, [reason]
+    texts = [n for n in names if all(isinstance(v, str) for v in values[n])]
+    if not texts:
+        raise StratsearchError(f"no column holds text in every row (columns: {names}); name one with --text")
+    text = max(texts, key=lambda n: sum(len(v.split()) for v in values[n]))
+    others = [n for n in names if n != text]
+    named = [n for n in others if n.lower() in LABEL_NAMES]
+    label = named[0] if named else min(others, key=lambda n: len({repr(v) for v in values[n]}), default=None)
+    if label is None:
+        raise StratsearchError(f"only one column ('{text}'): a label column is needed beside the text")
+    reasons = [f"text: '{text}', the string column with the most words per row"]
+    reasons.append(
+        f"label: '{label}'" + (", named like a label" if named else ", the column with fewest distinct values")
+    )
+    distinct = {repr(v) for v in values[label]}
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values[label])
+    whole = numbers and all(float(v).is_integer() for v in values[label])
+    if task is None:
+        task = "regression" if numbers and not (whole and len(distinct) <= MAX_CLASSES) else "classification"
+        reasons.append(
+            f"task: {task}, as '{label}' holds "
+            + ("numbers with many distinct values" if task == "regression" else f"{len(distinct)} distinct values")
+        )
+    if task == "classification":
+        counts = Counter(repr(v) for v in values[label])
+        smallest = min(counts.values()) / len(rows)
+        if smallest < IMBALANCED:
+            reasons.append(f"objective: macro_f1, as the smallest class is {smallest:.0%} of the rows")
+    return task, {"text": text, "label": label}, reasons
+
+
+def split_validation(train: Path, rows: list[dict], label: str | None, seed: int = 0) -> tuple[Path, Path]:
+    """Hold out a stratified, seeded tenth of the training rows as validation, written beside the data."""
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_label[json.dumps(row.get(label), sort_keys=True) if label else ""].append(row)
+    rng = random.Random(seed)
+    train_rows, validation_rows = [], []
+    for group in by_label.values():
+        rng.shuffle(group)
+        cut = round(len(group) * VALIDATION_SHARE)
+        validation_rows += group[:cut]
+        train_rows += group[cut:]
+    stem = train.with_suffix("")
+    out = {}
+    for split, part in (("train", train_rows), ("validation", validation_rows)):
+        path = Path(f"{stem}.{split}.jsonl")
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
+        out[split] = path
+    return out["train"], out["validation"]
+
+
+def examine(data: Path, task: str | None) -> Guess:
+    files = find_files(data)
+    try:
+        rows = [row for _, row in read_rows(files["train"])]
+    except DataError as err:
+        raise StratsearchError(str(err)) from None
+    if not rows:
+        raise StratsearchError(f"{files['train']}: no rows")
+    task, columns, reasons = guess(rows, task)
+    key = "tokens" if task == "token-classification" else "text"
+    inputs = [row[columns[key]] for row in rows]
+    if "validation" not in files:
+        label = columns.get("label") if task == "classification" else None
+        files["train"], files["validation"] = split_validation(files["train"], rows, label)
+        reasons.append(
+            f"no validation split: {VALIDATION_SHARE:.0%} of the rows held out"
+            + (" (stratified by label)" if label else "")
+            + f", seeded: {files['validation'].name}, training rows in {files['train'].name}"
+        )
+    return Guess(task, columns, files, inputs, reasons)
+
+
+def relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def fitting_max_length(found: Guess, model_dir: Path) -> int:
+    """Tokens that hold 95% of the training examples, in steps of 16, within the model's positions."""
+    from stratsearch.train.model_dir import max_positions
+
+    positions = max_positions(json.loads((model_dir / "config.json").read_text())) or 512
+    path = model_dir / "tokenizer.json"
+    if not path.is_file():
+        return min(128, positions)
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    sample = found.inputs[:5000]
+    encodings = tokenizer.encode_batch(sample, is_pretokenized=found.task == "token-classification")
+    lengths = sorted(len(e.ids) for e in encodings)
+    p95 = lengths[int(0.95 * (len(lengths) - 1))]
+    return max(16, min(positions, -(-p95 // 16) * 16))
+
+
+def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
+    """Examine the data and write a commented space; returns the guess (for the command to say)."""
+    from stratsearch.train.model_dir import find_model_dir, model_depth
+
+    model_dir = find_model_dir(model, Path.cwd())
+    if model_dir is None:
+        raise StratsearchError(f"--model {model}: expected 'minilm-l6' or a local Hugging Face model directory")
+    found = examine(data, task)
+    rows = len(found.inputs)
+    layers = model_depth(model_dir) or 6
+    max_length = fitting_max_length(found, model_dir)
+    base = out.parent
+    files = "\n".join(f"  {split}: {relative(path, base)}" for split, path in found.files.items())
+    columns = "\n".join(f"  {key}: {name}" for key, name in found.columns.items())
+    small = rows < 2000
+    epochs = "{int: [2, 5]}" if small else "{int: [1, 3]}"
+    if found.task == "regression":
+        objective, losses = "{metric: rmse, mode: min}", "[mse, huber]"
+    elif found.task == "token-classification":
+        objective, losses = "{metric: f1, mode: max}", "[cross_entropy, class_weighted]"
+    else:
+        metric = "macro_f1" if any(r.startswith("objective: macro_f1") for r in found.reasons) else "accuracy"
+        objective, losses = f"{{metric: {metric}, mode: max}}", "[cross_entropy, label_smoothing, class_weighted]"
+    guesses = "\n".join(f"#   {r}" for r in found.reasons)
+    text = f"""# A space for {data}, written by `stratsearch init`. What it guessed:
+{guesses}
+# Check the guesses, then: stratsearch validate {out.name}  and  stratsearch run {out.name}
+name: {out.stem}
+model: {model}                      # or a local Hugging Face model directory
+task: {found.task}
+data:
+{files}
+{columns}
+  max_length: {max_length}                    # 95% of the training examples fit; validate prints the rest
+objective: {objective}
+budget: {{trials: 20, time: 2h}}      # stops at whichever comes first; rerun with more to extend
+search:
+  sampler: tpe
+  pruner: asha                      # stops poor trials after their first epochs
+  seed: 0
+  baseline:                         # the plain default, evaluated first: the search must beat it
+    - {{}}
+space:                              # the article's strategies, kept to ranges that usually learn
+  epochs: {epochs}
+  batch_size: 32
+  freeze_depth: {{int: [0, {layers}]}}          # embeddings + this many bottom layers frozen
+  optimizer:
+    adamw: {{lr: {{loguniform: [1.0e-5, 2.0e-4]}}, weight_decay: {{uniform: [0.0, 0.1]}}}}
+  schedule: {{choice: [linear, cosine]}}
+  warmup_ratio: {{uniform: [0.0, 0.1]}}
+  dropout: {{uniform: [0.0, 0.2]}}
+  head: {{hidden: {{choice: [0, 256]}}}}       # 0: linear head; 256: an MLP adaptation layer
+  loss: {{choice: {losses}}}
+ensemble: {{top_k: 3, method: greedy}}
+"""
+    out.write_text(text, encoding="utf-8")
+    return found
