@@ -101,13 +101,13 @@ def run_sweep(
             secondary=[o.metric for o in spec.secondary],
             keep_top=spec.ensemble.top_k,
         )
-        progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended)
-        callbacks = [progress]  # progress first: it settles a stopped trial's folder before others read it
+        tracker = None
         if mlflow_uri:
             from stratsearch.sweep.tracking import MlflowTracker
 
-            callbacks.append(MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file)))
-        tuner = make_tuner(spec, context, callbacks, remaining, time_left, want)
+            tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
+        progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended, tracker)
+        tuner = make_tuner(spec, context, progress, remaining, time_left, want)
         started = time.time()
         try:
             with progress:
@@ -125,7 +125,7 @@ def run_sweep(
 
 
 def make_tuner(
-    spec: SpaceSpec, context: SweepContext, callbacks: list, samples: int, time_left: float | None, want: PerTrial
+    spec: SpaceSpec, context: SweepContext, progress: Any, samples: int, time_left: float | None, want: PerTrial
 ) -> Any:
     """Ray Tune running `samples` more trials: Optuna's sampler proposes, the pruner stops early."""
     from ray import tune
@@ -155,7 +155,7 @@ def make_tuner(
             name="tune",
             storage_path=str(context.run_dir),
             verbose=0,
-            callbacks=callbacks,
+            callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )

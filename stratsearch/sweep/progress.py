@@ -29,6 +29,7 @@ class SweepProgress(Callback):
         console: Console,
         quiet: bool,
         already: dict[str, int],
+        tracker: Any = None,  # an MlflowTracker, told of each trial once its folder is settled
     ):
         self.run_dir = run_dir
         self.objective = objective
@@ -38,6 +39,7 @@ class SweepProgress(Callback):
         self.best: tuple[float, str] | None = None
         self.started = time.time()
         self.live: Live | None = None
+        self.tracker = tracker
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment state; a console and a live display
@@ -104,6 +106,8 @@ class SweepProgress(Callback):
                 record.finish("stopped" if over else "pruned", pruned_at_epoch=status.epoch)
             status = record.status()
         final = status.status or "failed"
+        if self.tracker:
+            self.tracker.log_trial(record.number)
         self.counts[final] = self.counts.get(final, 0) + 1
         if self.quiet:
             value = status.best_value

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
-
 from stratsearch.rundir import FINAL, RunDir, read_json, write_json
 
 INSTALL = "pip install -e '.[mlflow]' (or pip install mlflow)"
@@ -49,8 +47,9 @@ def flat_params(config: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-class MlflowTracker(Callback):
-    """A Ray Tune callback in the driver: each trial that ends is logged as a nested run."""
+class MlflowTracker:
+    """In the driver: each trial that ends is logged as a nested run (the sweep's progress display
+    calls `log_trial` once it has settled the trial's folder)."""
 
     def __init__(self, uri: str, run_dir: RunDir, experiment: str, space_file: Path):
         self.uri, self.run_dir, self.experiment = uri, run_dir, experiment
@@ -64,7 +63,8 @@ class MlflowTracker(Callback):
             self.start_parent(space_file)
 
     def __getstate__(self) -> dict:
-        # Tune pickles its callbacks with the experiment state; the client is this process's.
+        # Tune pickles its callbacks (and so this, held by one) with the experiment state; the
+        # client is this process's.
         return {k: v for k, v in self.__dict__.items() if k != "_client"} | {"_client": None}
 
     @property
@@ -142,9 +142,3 @@ class MlflowTracker(Callback):
             if path.is_file():
                 self.client.log_artifact(self.state["parent"], str(path))
         self.client.set_terminated(self.state["parent"], status="FINISHED")
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.log_trial(trial.config["optuna_number"])
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.log_trial(trial.config["optuna_number"])
