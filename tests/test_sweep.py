@@ -236,14 +236,19 @@ def test_run_refuses_a_trial_the_cluster_cannot_hold_and_says_what_it_uses(make_
     assert "each trial: 1 CPU, " in capsys.readouterr().err
 
 
-def test_a_sweep_shows_up_in_mlflow_and_a_resume_continues_the_same_runs(make_config, tmp_path: Path) -> None:
+def test_a_sweep_shows_up_in_mlflow_and_a_resume_continues_the_same_runs(make_config, tmp_path: Path, monkeypatch):
     """Real MLflow, a local SQLite store: a parent run per sweep, a nested run per trial with its
     parameters, per-epoch metrics and status; more budget adds to the same parent."""
     from mlflow.tracking import MlflowClient
 
     path = sweep_space(make_config, tmp_path, trials=2)
     store = tmp_path / "mlruns"
+    elsewhere = tmp_path / "started-here"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     assert main(run_args(path, tmp_path, "--quiet", "--mlflow", str(store))) == 0
+    assert list(elsewhere.iterdir()) == []  # artifacts beside the store, not under the current folder
+    assert (store / "artifacts").is_dir()
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny-sweep")
     runs = client.search_runs([experiment.experiment_id])

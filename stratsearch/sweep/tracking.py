@@ -36,6 +36,14 @@ def tracking_uri(value: str, base: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def artifacts(uri: str) -> str | None:
+    """Artifacts of a local SQLite store live beside it; MLflow's default would be ./mlruns under
+    whatever folder the sweep was started from. A server keeps its own."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+
+
 def flat_params(config: dict, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in config.items():
@@ -79,7 +87,9 @@ class MlflowTracker:
 
     def start_parent(self, space_file: Path) -> None:
         found = self.client.get_experiment_by_name(self.experiment)
-        experiment_id = found.experiment_id if found else self.client.create_experiment(self.experiment)
+        experiment_id = (
+            found.experiment_id if found else self.client.create_experiment(self.experiment, artifacts(self.uri))
+        )
         run = self.client.create_run(experiment_id, tags={"mlflow.runName": f"{self.experiment} sweep"})
         self.client.log_artifact(run.info.run_id, str(space_file))
         self.client.set_tag(run.info.run_id, "stratsearch.run_dir", str(self.run_dir.path))
