@@ -34,6 +34,7 @@ class Guess:
     columns: dict[str, str]  # data-section key → column name
     files: dict[str, Path]  # split → file
     inputs: list = field(default_factory=list)  # the training rows' inputs (texts or word lists)
+    imbalanced: bool = False  # the smallest class is rare enough for macro-F1 to be the objective
     reasons: list[str] = field(default_factory=list)
 
 
@@ -56,8 +57,8 @@ def is_word_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(w, str) for w in value)
 
 
-def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list[str]]:
-    """(task, columns, reasons) from the rows of the training file."""
+def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list[str], bool]:
+    """(task, columns, reasons, imbalanced) from the rows of the training file."""
     names = list(rows[0])
     values = {n: [r.get(n) for r in rows] for n in names}
     word_lists = [n for n in names if all(is_word_list(v) for v in values[n])]
@@ -65,7 +66,7 @@ def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list
         tags = next((n for n in word_lists if any(k in n.lower() for k in ("tag", "ner", "label"))), word_lists[1])
         tokens = next(n for n in word_lists if n != tags)
         reason = f"token classification: '{tokens}' and '{tags}' hold lists of strings of the same length"
-        return "token-classification", {"tokens": tokens, "tags": tags}, [reason]
+        return "token-classification", {"tokens": tokens, "tags": tags}, [reason], False
     texts = [n for n in names if all(isinstance(v, str) for v in values[n])]
     if not texts:
         raise StratsearchError(f"no column holds text in every row (columns: {names}); name one with --text")
@@ -88,12 +89,14 @@ def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list
             f"task: {task}, as '{label}' holds "
             + ("numbers with many distinct values" if task == "regression" else f"{len(distinct)} distinct values")
         )
+    imbalanced = False
     if task == "classification":
         counts = Counter(repr(v) for v in values[label])
         smallest = min(counts.values()) / len(rows)
-        if smallest < IMBALANCED:
+        imbalanced = smallest < IMBALANCED
+        if imbalanced:
             reasons.append(f"objective: macro_f1, as the smallest class is {smallest:.0%} of the rows")
-    return task, {"text": text, "label": label}, reasons
+    return task, {"text": text, "label": label}, reasons, imbalanced
 
 
 def split_validation(train: Path, rows: list[dict], label: str | None, seed: int = 0) -> tuple[Path, Path]:
@@ -125,7 +128,7 @@ def examine(data: Path, task: str | None) -> Guess:
         raise StratsearchError(str(err)) from None
     if not rows:
         raise StratsearchError(f"{files['train']}: no rows")
-    task, columns, reasons = guess(rows, task)
+    task, columns, reasons, imbalanced = guess(rows, task)
     key = "tokens" if task == "token-classification" else "text"
     inputs = [row[columns[key]] for row in rows]
     if "validation" not in files:
@@ -136,7 +139,7 @@ def examine(data: Path, task: str | None) -> Guess:
             + (" (stratified by label)" if label else "")
             + f", seeded: {files['validation'].name}, training rows in {files['train'].name}"
         )
-    return Guess(task, columns, files, inputs, reasons)
+    return Guess(task, columns, files, inputs, imbalanced, reasons)
 
 
 def relative(path: Path, base: Path) -> str:
@@ -168,7 +171,7 @@ def fitting_max_length(found: Guess, model_dir: Path) -> int:
 
 def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     """Examine the data and write a commented space; returns the guess (for the command to say)."""
-    from stratsearch.train.model_dir import find_model_dir, model_depth
+    from stratsearch.train.model_dir import BUNDLED, find_model_dir, model_depth
 
     model_dir = find_model_dir(model, Path.cwd())
     if model_dir is None:
@@ -178,6 +181,7 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     layers = model_depth(model_dir) or 6
     max_length = fitting_max_length(found, model_dir)
     base = out.parent
+    model_entry = model if model in BUNDLED else relative(model_dir, base)  # paths in a space are relative to it
     files = "\n".join(f"  {split}: {relative(path, base)}" for split, path in found.files.items())
     columns = "\n".join(f"  {key}: {name}" for key, name in found.columns.items())
     small = rows < 2000
@@ -187,14 +191,14 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     elif found.task == "token-classification":
         objective, losses = "{metric: f1, mode: max}", "[cross_entropy, class_weighted]"
     else:
-        metric = "macro_f1" if any(r.startswith("objective: macro_f1") for r in found.reasons) else "accuracy"
+        metric = "macro_f1" if found.imbalanced else "accuracy"
         objective, losses = f"{{metric: {metric}, mode: max}}", "[cross_entropy, label_smoothing, class_weighted]"
     guesses = "\n".join(f"#   {r}" for r in found.reasons)
     text = f"""# A space for {data}, written by `stratsearch init`. What it guessed:
 {guesses}
 # Check the guesses, then: stratsearch validate {out.name}  and  stratsearch run {out.name}
 name: {out.stem}
-model: {model}                      # or a local Hugging Face model directory
+model: {model_entry}                      # or a local Hugging Face model directory
 task: {found.task}
 data:
 {files}
