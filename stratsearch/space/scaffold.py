@@ -171,7 +171,9 @@ def fitting_max_length(found: Guess, model_dir: Path) -> int:
 
 def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     """Examine the data and write a commented space; returns the guess (for the command to say)."""
+    from stratsearch.tasks import TASKS
     from stratsearch.train.model_dir import BUNDLED, find_model_dir, model_depth
+    from stratsearch.train.strategies.losses import LOSSES
 
     model_dir = find_model_dir(model, Path.cwd())
     if model_dir is None:
@@ -186,13 +188,10 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     columns = "\n".join(f"  {key}: {name}" for key, name in found.columns.items())
     small = rows < 2000
     epochs = "{int: [2, 5]}" if small else "{int: [1, 3]}"
-    if found.task == "regression":
-        objective, losses = "{metric: rmse, mode: min}", "[mse, huber]"
-    elif found.task == "token-classification":
-        objective, losses = "{metric: f1, mode: max}", "[cross_entropy, class_weighted]"
-    else:
-        metric = "macro_f1" if found.imbalanced else "accuracy"
-        objective, losses = f"{{metric: {metric}, mode: max}}", "[cross_entropy, label_smoothing, class_weighted]"
+    metrics = TASKS[found.task].metrics
+    metric = "macro_f1" if found.imbalanced else next(iter(metrics))  # the task's first metric is its default
+    objective = f"{{metric: {metric}, mode: {metrics[metric]}}}"
+    losses = "[" + ", ".join(LOSSES.fitting(found.task)) + "]"
     guesses = "\n".join(f"#   {r}" for r in found.reasons)
     text = f"""# A space for {data}, written by `stratsearch init`. What it guessed:
 {guesses}

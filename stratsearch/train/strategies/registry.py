@@ -84,13 +84,16 @@ class StrategyRegistry(Registry[Strategy[F]]):
         """The branch a space that leaves this kind out gets, for `task`."""
         return next(entry.name for entry in self if entry.default and entry.fits(task))
 
+    def fitting(self, task: str) -> list[str]:
+        """The names of the entries that fit `task`."""
+        return [entry.name for entry in self if entry.fits(task)]
+
     def problem(self, chosen: Chosen, task: str) -> str | None:
         """Why the chosen strategy cannot run for `task` on this machine, or None."""
         entry = self[chosen.name]
         if not entry.fits(task):
-            fitting = [e.name for e in self if e.fits(task)]
             why = entry.unfit or f"does not fit task '{task}'"
-            return f"{self.kind} '{entry.name}' {why}; for {task} use one of {fitting}"
+            return f"{self.kind} '{entry.name}' {why}; for {task} use one of {self.fitting(task)}"
         return entry.available(chosen.params) if entry.available else None
 
 
