@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from stratsearch.errors import StratsearchError
-from stratsearch.rundir import RunDir
+from stratsearch.rundir import RunDir, RunInfo
 from stratsearch.tasks import TASKS, Task
-from stratsearch.train.model import DROPOUT_KEYS, TaskModel
+from stratsearch.train.model import TaskModel, set_dropout
 
 MODELING_FILE = Path(__file__).with_name("modeling_stratsearch.py")
 
@@ -44,12 +44,11 @@ class Exported:
     remote_code: bool
 
 
-def source_of(run_dir: RunDir, trial: int | None) -> Source:
+def source_of(run_dir: RunDir, info: RunInfo, trial: int | None) -> Source:
     """`--trial N`, else the run's chosen model: its single best trial or its soup. A blend of several
     models is no one model and cannot be exported."""
     from stratsearch.train.artifacts import has_model
 
-    info = run_dir.info()
     kept = [r.number for r in run_dir.ranked(info.objective) if has_model(r.folder)]
     if trial is None and run_dir.has_ensemble():
         ensemble = run_dir.read_ensemble()
@@ -89,7 +88,8 @@ def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Export
     from stratsearch.train.model_dir import quiet_transformers
 
     quiet_transformers()
-    source = source_of(run_dir, trial)
+    info = run_dir.info()
+    source = source_of(run_dir, info, trial)
     model, manifest = load_model(source.folder)
     task = TASKS[manifest["task"]]
     config = hf_config(model, manifest, task)
@@ -104,7 +104,7 @@ def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Export
     exported.save_pretrained(out)
     AutoTokenizer.from_pretrained(source.folder / "model").save_pretrained(out)
     result = Exported(out, source, auto_class, remote)
-    (out / "README.md").write_text(model_card(run_dir, manifest, task, result))
+    (out / "README.md").write_text(model_card(run_dir.path, info, manifest, task, result))
     return result
 
 
@@ -118,12 +118,8 @@ def hf_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> Any:
     else:
         config.num_labels = 1
         config.problem_type = "regression"
-    trained = manifest["config"]
-    for hidden_key, attention_key in DROPOUT_KEYS:  # load_model zeroes them; the export keeps the trained ones
-        if hasattr(config, hidden_key):
-            setattr(config, hidden_key, trained["dropout"])
-            setattr(config, attention_key, trained["attention_dropout"])
-            break
+    trained = manifest["config"]  # load_model zeroes dropout for inference; the export keeps the trained one
+    set_dropout(config, trained["dropout"], trained["attention_dropout"])
     return config
 
 
@@ -158,10 +154,9 @@ def remote_code_model(model: TaskModel, config: Any, head: dict, task: Task, out
     return target.eval(), auto_class
 
 
-def model_card(run_dir: RunDir, manifest: dict[str, Any], task: Task, exported: Exported) -> str:
+def model_card(run_path: Path, info: RunInfo, manifest: dict[str, Any], task: Task, exported: Exported) -> str:
     from stratsearch.report.describe import describe
 
-    info = run_dir.info()
     source = exported.source
     figures = ", ".join(
         f"{split} {info.metric} {value:.4f}"
@@ -190,7 +185,7 @@ Fine-tuned from `{info.model or info.model_path}` for {task.name} by a stratsear
 - **Data**: {sizes} rows ({Path(str(info.data.train)).parent}); max_length {info.data.max_length}
 - **Figures**: {figures or "not recorded"} (the objective: {info.objective.mode} {info.metric})
 - **Labels**: {manifest["labels"] if manifest["labels"] is not None else "one value (regression)"}
-- **Run**: `{run_dir.path}`, {source.description}
+- **Run**: `{run_path}`, {source.description}
 {why_remote}
 ```python
 from transformers import {exported.auto_class}, AutoTokenizer

@@ -19,6 +19,7 @@ from stratsearch.errors import DataError, Problems
 from stratsearch.tasks import Task
 from stratsearch.train.config import DataSpec
 from stratsearch.train.data import SPLITS, read_split
+from stratsearch.train.model_dir import measuring_tokenizer
 
 TOKEN_SAMPLE = 20_000  # rows of the training split measured in tokens
 CUT_WARNING = 0.10  # share of training examples longer than max_length
@@ -86,19 +87,14 @@ def describe_classes(flat: list, per_token: bool, report: DataReport) -> None:
 
 
 def describe_tokens(inputs: list, task: Task, model_dir: Path, max_length: int, report: DataReport) -> None:
-    path = model_dir / "tokenizer.json"
-    if not path.is_file():
+    tokenizer = measuring_tokenizer(model_dir)
+    if tokenizer is None:
         report.summary.append(f"tokens: not measured ({model_dir} has no tokenizer.json)")
         return
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
     sample = inputs[:TOKEN_SAMPLE]
     encodings = tokenizer.encode_batch(sample, is_pretokenized=task.token_level)
     lengths = np.array([len(e.ids) for e in encodings])
-    unknown_token = json.loads(path.read_text()).get("model", {}).get("unk_token")
+    unknown_token = json.loads((model_dir / "tokenizer.json").read_text()).get("model", {}).get("unk_token")
     unknown_id = tokenizer.token_to_id(unknown_token) if unknown_token else None
     cut = float((lengths > max_length).mean())
     p50, p90 = np.percentile(lengths, [50, 90])

@@ -151,19 +151,15 @@ def relative(path: Path, base: Path) -> str:
 
 def fitting_max_length(found: Guess, model_dir: Path) -> int:
     """Tokens that hold 95% of the training examples, in steps of 16, within the model's positions."""
-    from stratsearch.train.model_dir import max_positions
+    from stratsearch.tasks import TASKS
+    from stratsearch.train.model_dir import max_positions, measuring_tokenizer
 
     positions = max_positions(json.loads((model_dir / "config.json").read_text())) or 512
-    path = model_dir / "tokenizer.json"
-    if not path.is_file():
+    tokenizer = measuring_tokenizer(model_dir)
+    if tokenizer is None:
         return min(128, positions)
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
     sample = found.inputs[:5000]
-    encodings = tokenizer.encode_batch(sample, is_pretokenized=found.task == "token-classification")
+    encodings = tokenizer.encode_batch(sample, is_pretokenized=TASKS[found.task].token_level)
     lengths = sorted(len(e.ids) for e in encodings)
     p95 = lengths[int(0.95 * (len(lengths) - 1))]
     return max(16, min(positions, -(-p95 // 16) * 16))

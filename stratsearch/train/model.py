@@ -7,6 +7,7 @@ directory (`model_dir.py` finds it). Nothing is ever downloaded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,16 +21,21 @@ from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
 DROPOUT_KEYS = [("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout")]
 
 
+def set_dropout(config: Any, dropout: float, attention_dropout: float) -> None:
+    """Hidden and attention dropout, under whichever names the encoder family uses."""
+    for hidden_key, attention_key in DROPOUT_KEYS:
+        if hasattr(config, hidden_key):
+            setattr(config, hidden_key, dropout)
+            setattr(config, attention_key, attention_dropout)
+            return
+
+
 def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Module:
     from transformers import AutoConfig, AutoModel
 
     quiet_transformers()
     config = AutoConfig.from_pretrained(path)
-    for hidden_key, attention_key in DROPOUT_KEYS:
-        if hasattr(config, hidden_key):
-            setattr(config, hidden_key, dropout)
-            setattr(config, attention_key, attention_dropout)
-            break
+    set_dropout(config, dropout, attention_dropout)
     kwargs = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta"} else {}
     return AutoModel.from_pretrained(path, config=config, **kwargs)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from stratsearch.errors import StratsearchError
 
@@ -71,6 +72,20 @@ def max_positions(config: dict) -> int | None:
     if not isinstance(positions, int):
         return None
     return positions - POSITION_OFFSET.get(config.get("model_type", ""), 0)
+
+
+def measuring_tokenizer(model_dir: Path) -> Any:
+    """The model's `tokenizer.json` through the `tokenizers` library (no torch), truncation and padding
+    off so that lengths are the examples' own; None when the model has no tokenizer.json."""
+    path = model_dir / "tokenizer.json"
+    if not path.is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def model_problems(model_dir: Path, max_length: int | None) -> list[tuple[str, str]]:
