@@ -36,6 +36,8 @@ def model_and_data(spec: SpaceSpec) -> tuple[Path, Dataset]:
 
 def prepare(config_path: str | Path) -> Prepared:
     """Validate the config (every dimension fixed), then load the model path and the data."""
+    from stratsearch.train.model import for_model
+
     spec = load_space(config_path)
-    trial = spec.fixed_trial()
-    return Prepared(spec, trial, *model_and_data(spec))
+    model_path, data = model_and_data(spec)
+    return Prepared(spec, for_model(spec.fixed_trial(), model_path), model_path, data)

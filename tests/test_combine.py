@@ -135,7 +135,7 @@ def saved_models(tmp_path: Path, tiny_model_dir: Path):
 
     def save(name: str, seed: int, hidden: int = 0) -> Path:
         torch.manual_seed(seed)
-        head = HeadConfig(hidden=hidden)
+        head = HeadConfig(hidden=hidden, pooling="cls")
         model = TaskModel(load_backbone(tiny_model_dir, 0.1, 0.1), TASKS["classification"], 2, head)
         with torch.no_grad():
             for p in model.parameters():

@@ -6,7 +6,9 @@ adaptation layer of width `hidden` when hidden > 0 (the article's section 3.4).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
@@ -20,19 +22,20 @@ if TYPE_CHECKING:
 PoolFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 POOLINGS: StrategyRegistry[PoolFn] = StrategyRegistry("pooling")
 ACTIVATIONS = {"gelu": "GELU", "relu": "ReLU", "tanh": "Tanh"}  # torch.nn class names
+AUTO = "auto"  # the pooling the checkpoint was trained with (`model_pooling`)
 
 
 class HeadConfig(StrategyConfig):
     hidden: int = Field(0, ge=0, description="0 = linear head; > 0 = MLP adaptation layer of that width")
     activation: Literal["gelu", "relu", "tanh"] = "gelu"
-    pooling: str = Field("cls", description="cls | mean; not used for token classification")
+    pooling: str = Field(AUTO, description="auto (the model's own) | cls | mean; not used for token classification")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
     @field_validator("pooling")
     @classmethod
     def known_pooling(cls, name: str) -> str:
-        if name not in POOLINGS:
-            raise ValueError(f"expected one of {POOLINGS.names()}, found '{name}'")
+        if name != AUTO and name not in POOLINGS:
+            raise ValueError(f"expected {AUTO} or one of {POOLINGS.names()}, found '{name}'")
         return name
 
 
@@ -47,6 +50,22 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the hidden states over real (non-padding) tokens."""
     mask = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+# sentence-transformers' 1_Pooling/config.json flags → our pooling names
+SENTENCE_TRANSFORMERS_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+
+
+def model_pooling(model_dir: Path) -> str:
+    """The pooling a checkpoint declares: a sentence-transformers model (all-MiniLM-L6-v2: mean) was
+    trained to make its sentence embedding that way, so its head should read the same; a plain
+    encoder declares none and gets [CLS], as transformers' sequence classifiers use."""
+    path = model_dir / "1_Pooling" / "config.json"
+    try:
+        flags = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "cls"
+    return next((name for key, name in SENTENCE_TRANSFORMERS_MODES.items() if flags.get(key)), "cls")
 
 
 def build_head(in_dim: int, out_dim: int, cfg: HeadConfig) -> nn.Sequential:
