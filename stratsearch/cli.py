@@ -82,6 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from stratsearch.space.load import load_space
     from stratsearch.space.sampling import describe, grid_size
+    from stratsearch.space.starts import plan_starts
+    from stratsearch.sweep.search import sampler_name
 
     spec = load_space(args.space)
     out = Console(soft_wrap=True, highlight=False, markup=False)  # values like ['a', 'b'] are not markup
@@ -102,8 +104,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     searched = spec.searched()
     out.print(f"{len(searched)} searched dimension(s): {', '.join(searched) or 'none (a single training run)'}")
     out.print(f"grid size: {size:,}" if size is not None else "grid size: infinite (continuous dimensions)")
-    if spec.baselines:
-        out.print(f"{len(spec.baselines)} baseline config(s) evaluated first")
+    starts = plan_starts(spec)
+    out.print(
+        f"first: {len(spec.baselines)} baseline(s), then {len(starts.trials)} portfolio/warm-start trial(s);"
+        f" then the {sampler_name(spec)} sampler"
+    )
+    for note in starts.notes:
+        out.print(f"  {note}")
     out.print("data:")
     for line in spec.data_summary:
         out.print(f"  {line}")

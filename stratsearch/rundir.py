@@ -96,7 +96,7 @@ class TrialStatus:
     test: dict[str, float] | None = None  # test metrics, finished trials only
     epochs_run: int | None = None
     pruned_at_epoch: int | None = None
-    reason: str | None = None  # why it failed
+    reason: str | None = None  # why it failed, or was stopped early (not learning)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> TrialStatus:
@@ -127,13 +127,12 @@ class TrialRecord:
         current = dataclasses.asdict(self.status())
         write_json(self.folder / "status.json", {**current, **fields, "updated": time.time()})
 
-    def start(self, config: dict, params: dict, baseline: int | None) -> None:
+    def start(self, config: dict, params: dict, baseline: int | None, origin: str = "sampler") -> None:
+        """`origin`: baseline, sampler, or the portfolio member / warm start the trial runs."""
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "metrics.jsonl").unlink(missing_ok=True)
-        write_json(
-            self.folder / "config.json",
-            {"trial": self.number, "config": config, "params": params, "baseline": baseline, "versions": versions()},
-        )
+        record = {"trial": self.number, "config": config, "params": params, "baseline": baseline, "origin": origin}
+        write_json(self.folder / "config.json", {**record, "versions": versions()})
         self.set_status(status="running", epoch=0, started=time.time())
 
     def epoch(self, metrics: dict, best_value: float, best_epoch: int, objectives: list[float], **extra: Any) -> None:
@@ -349,6 +348,7 @@ class RunDir:
                 "trial": record.number,
                 "status": status.status or None,
                 "baseline": config.get("baseline"),
+                "origin": config.get("origin"),
                 f"best_{metric}": status.best_value,
                 "best_epoch": status.best_epoch,
                 "epochs_run": status.epoch,

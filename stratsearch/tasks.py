@@ -124,6 +124,16 @@ class Task:
             "macro_f1": float(f1_score(y, preds, labels=labels, average="macro", zero_division=0)),
         }
 
+    def majority(self, train_targets: list, label_names: list | None) -> np.ndarray:
+        """The most frequent training class (tag) as probabilities: all on it."""
+        flat = np.asarray(self.flat_labels(train_targets), dtype=np.int64)
+        counts = np.bincount(flat, minlength=self.num_outputs(label_names))
+        return np.eye(len(counts), dtype=np.float32)[counts.argmax()]
+
+    def trivial(self, train_targets: list, targets: list, label_names: list | None) -> Any:
+        """What a model that learnt nothing but the label counts predicts: always the majority class."""
+        return np.tile(self.majority(train_targets, label_names), (len(targets), 1))
+
     def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
         names = label_names or []
         return [
@@ -167,6 +177,10 @@ class Regression(Task):
             "pearson": 0.0 if constant else float(pearsonr(p, y).statistic),
             "spearman": 0.0 if constant else float(spearmanr(p, y).statistic),
         }
+
+    def trivial(self, train_targets: list, targets: list, label_names: list | None) -> Any:
+        """The training mean for every example."""
+        return np.full(len(targets), np.mean(train_targets), dtype=np.float32)
 
     def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
         return [{"value": float(v)} for v in prediction]
@@ -248,6 +262,11 @@ class TokenClassification(Task):
 
     def stack(self, rows: list) -> Any:
         return rows  # ragged: one (words, classes) array per example
+
+    def trivial(self, train_targets: list, targets: list, label_names: list | None) -> Any:
+        """The most frequent training tag ('O') for every word."""
+        one_hot = self.majority(train_targets, label_names)
+        return [np.tile(one_hot, (len(t), 1)) for t in targets]
 
     def score(self, predictions: Any, targets: list, label_names: list | None) -> dict[str, float]:
         """Entity-level precision / recall / F1 over BIO tags (seqeval, CoNLL rules), plus tag accuracy."""

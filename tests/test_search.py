@@ -3,21 +3,37 @@ space it is given, and an unknown name is refused instead of falling through to 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
 
 from stratsearch.errors import Problems
+from stratsearch.objective import Objective
 from stratsearch.space.checks import check_search
 from stratsearch.space.dims import Choice, FloatRange, IntRange
-from stratsearch.space.load import Resources, Search
+from stratsearch.space.load import Budget, Ensemble, Resources, Search, SpaceSpec, Tracking
+from stratsearch.sweep.anchored import AnchoredSampler
 from stratsearch.sweep.resources import Node, PerTrial, per_trial, unplaceable
-from stratsearch.sweep.search import PRUNERS, SAMPLERS
+from stratsearch.sweep.search import PRUNERS, SAMPLERS, WIDE, sampler_name
+from stratsearch.tasks import TASKS
 
 FINITE = {"freeze_depth": IntRange(0, 3), "schedule": Choice(("linear", "cosine"))}
 CONTINUOUS = {**FINITE, "dropout": FloatRange(0.0, 0.3)}
 
+
+def spec_for(search: Search, space: dict, model_dir: Path) -> SpaceSpec:
+    """Just what a sampler reads of a space file: the search section, the space, task and model."""
+    return SpaceSpec(
+        file="space.yaml", name="s", model=str(model_dir), task=TASKS["classification"], data=None,
+        objective=Objective(metric="accuracy", mode="max"), budget=Budget(), resources=Resources(),
+        search=search, ensemble=Ensemble(), tracking=Tracking(), space=space, model_dir=model_dir,
+    )  # fmt: skip
+
+
 SAMPLER_CLASSES = {
+    "anchored": AnchoredSampler,
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
     "qmc": optuna.samplers.QMCSampler,
@@ -34,14 +50,22 @@ PRUNER_CLASSES = {
 
 
 @pytest.mark.parametrize("name", SAMPLER_CLASSES)
-def test_every_sampler_builds_its_own_optuna_sampler(name: str) -> None:
-    assert set(SAMPLERS.names()) == set(SAMPLER_CLASSES), "a new sampler needs a class here"
-    sampler = SAMPLERS[name].build(Search(sampler=name, seed=3), FINITE)
+def test_every_sampler_builds_its_own_optuna_sampler(name: str, tiny_model_dir: Path) -> None:
+    assert set(SAMPLERS.names()) == {*SAMPLER_CLASSES, "auto"}, "a new sampler needs a class here"
+    sampler = SAMPLERS[name].build(spec_for(Search(sampler=name, seed=3), FINITE, tiny_model_dir))
     assert type(sampler) is SAMPLER_CLASSES[name]
 
 
-def test_grid_sampler_enumerates_the_space() -> None:
-    sampler = SAMPLERS["grid"].build(Search(sampler="grid"), FINITE)
+def test_auto_sampler_anchors_a_wide_space_and_leaves_a_narrow_one_to_tpe(tiny_model_dir: Path) -> None:
+    wide = {f"d{i}": FloatRange(0.0, 1.0) for i in range(WIDE + 1)}
+    for space, expected in ((FINITE, "tpe"), (wide, "anchored")):
+        spec = spec_for(Search(), space, tiny_model_dir)
+        assert sampler_name(spec) == expected
+        assert type(SAMPLERS["auto"].build(spec)) is SAMPLER_CLASSES[expected]
+
+
+def test_grid_sampler_enumerates_the_space(tiny_model_dir: Path) -> None:
+    sampler = SAMPLERS["grid"].build(spec_for(Search(sampler="grid"), FINITE, tiny_model_dir))
     study = optuna.create_study(sampler=sampler)
     study.optimize(
         lambda t: t.suggest_int("freeze_depth", 0, 3) + len(t.suggest_categorical("schedule", ["linear", "cosine"])),
@@ -74,7 +98,8 @@ def test_asha_takes_the_search_settings() -> None:
             "asha",
             FINITE,
             1,
-            "search.sampler: expected one of ['tpe', 'random', 'qmc', 'cmaes', 'grid', 'nsga2'], found 'tpf'",
+            "search.sampler: expected one of ['auto', 'anchored', 'tpe', 'random', 'qmc', 'cmaes', 'grid', 'nsga2'],"
+            " found 'tpf'",
         ),
         (
             "tpe",

@@ -175,7 +175,8 @@ MALFORMED = [
     (
         "search.sampler",
         "tpf",
-        "search.sampler: expected one of ['tpe', 'random', 'qmc', 'cmaes', 'grid', 'nsga2'], found 'tpf'",
+        "search.sampler: expected one of ['auto', 'anchored', 'tpe', 'random', 'qmc', 'cmaes', 'grid', 'nsga2'],"
+        " found 'tpf'",
     ),
     ("search.sampler", "grid", "search.sampler: grid needs every dimension finite"),
     (

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from stratsearch.train.strategies import Chosen
 from stratsearch.tasks import TASKS
 from stratsearch.train.config import trial_from_space
 from stratsearch.train.model import for_model
 from stratsearch.train.model_dir import find_model_dir
+from stratsearch.train.strategies import Chosen
 from stratsearch.train.strategies.heads import HeadConfig, build_head, cls_pool, mean_pool
 from stratsearch.train.strategies.losses import LOSSES, balanced_class_weights, task_loss
 from stratsearch.train.strategies.optimizers import OPTIMIZERS

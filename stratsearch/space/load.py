@@ -26,6 +26,7 @@ from stratsearch.space.checks import (
     check_search,
 )
 from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
+from stratsearch.space.starts import check_warm_starts
 from stratsearch.tasks import TASKS, Task
 from stratsearch.train.config import DataSpec, Scalars, Strict, TrialConfig, parse_trial, trial_from_space
 
@@ -45,12 +46,17 @@ class Resources(Strict):
 
 
 class Search(Strict):
-    sampler: str = "tpe"
+    sampler: str = Field("auto", description="auto: anchored for a wide space, else tpe (sweep/search.py)")
     pruner: str = "asha"
     grace_period: int = Field(1, ge=1, description="epochs every trial runs before it can be pruned")
     reduction_factor: float = Field(2.0, gt=1.0, description="ASHA / HyperBand: keep the top 1/η at each rung")
     seed: int = 0
     baseline: list[dict] = Field(default_factory=list, description="fixed configs evaluated first")
+    portfolio: Literal["auto", "none"] | list[dict] = Field(
+        "auto", description="strategies tried right after the baselines: auto (the shipped one), none, or a list"
+    )
+    warm_start: list[str] = Field(default_factory=list, description="earlier run directories whose best trials start")
+    stop_not_learning: bool = Field(True, description="stop a trial stuck at the trivial score (space/duds)")
 
 
 class Ensemble(Strict):
@@ -309,8 +315,13 @@ def load_space(path: str | Path) -> SpaceSpec:
         if sections["search"] is not None:
             search = sections["search"]
             check_search(search.sampler, search.pruner, space, len(objectives), problems)
-    for i, baseline in enumerate(sections["search"].baseline if sections["search"] else []):
-        baselines.append(parse_baseline(baseline, i, task, model_dir, problems))
+    search = sections["search"]
+    for i, baseline in enumerate(search.baseline if search else []):
+        baselines.append(parse_fixed(baseline, f"search.baseline[{i}]", task, model_dir, problems))
+    if search is not None:
+        for i, config in enumerate(search.portfolio if isinstance(search.portfolio, list) else []):
+            parse_fixed(config, f"search.portfolio[{i}]", task, model_dir, problems)
+        check_warm_starts(search.warm_start, base, problems)
     if problems.items:
         raise ConfigError(str(path), problems.items)
     spec = SpaceSpec(
@@ -359,9 +370,8 @@ def check_runnable(spec: SpaceSpec, problems: Problems) -> None:
         spec.warnings.append(Problem(key, f"{message}; `run` here would refuse, a Ray cluster with such nodes may not"))
 
 
-def parse_baseline(raw: Any, index: int, task: Task, model_dir: Path | None, problems: Problems) -> TrialConfig:
-    """A baseline is a fixed config; keys it leaves out take the trainer's defaults."""
-    where = f"search.baseline[{index}]"
+def parse_fixed(raw: Any, where: str, task: Task, model_dir: Path | None, problems: Problems) -> TrialConfig:
+    """A baseline or a portfolio member is a fixed config; keys it leaves out take the trainer's defaults."""
     local = Problems()
     trial = parse_trial(raw, task, local)
     if trial is not None and model_dir is not None:

@@ -18,8 +18,10 @@ from typing import Any
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir
 from stratsearch.space.load import SpaceSpec, parse_time
+from stratsearch.space.starts import plan_starts
+from stratsearch.sweep.duds import trivial_scores
 from stratsearch.sweep.resources import PerTrial, check_cluster
-from stratsearch.sweep.search import OBJECTIVE, PRUNERS, SAMPLERS, DefineByRun
+from stratsearch.sweep.search import OBJECTIVE, PRUNERS, SAMPLERS, DefineByRun, sampler_name
 from stratsearch.sweep.study import open_study, optuna_storage, reconcile
 from stratsearch.sweep.trial import SweepContext, run_trial
 
@@ -66,7 +68,8 @@ def run_sweep(
     with run_dir.lock():
         run_dir.check_fingerprint(spec.fingerprint(), resume_changed)
         (run_dir.path / "space.yaml").write_text(Path(spec.file).read_text())
-        study = open_study(spec, run_dir)
+        starts = plan_starts(spec)
+        study = open_study(spec, run_dir, starts)
         restarted = reconcile(study, run_dir)
         ended = Counter(s.status for _, s in run_dir.statuses() if s.status in FINAL)
         done = sum(ended.values())
@@ -93,6 +96,14 @@ def run_sweep(
                 ray.shutdown()
             raise
         console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
+        if not (restarted or done):
+            console.print(
+                f"sampler: {sampler_name(spec)}; first: {len(spec.baselines)} baseline(s),"
+                f" {len(starts.trials)} portfolio/warm-start trial(s)",
+                markup=False,
+            )
+            for note in starts.notes:
+                console.print(f"  {note}", markup=False)
         context = SweepContext(
             data=data,
             model_path=model_path,
@@ -100,6 +111,7 @@ def run_sweep(
             objective=spec.objective,
             secondary=[o.metric for o in spec.secondary],
             keep_top=spec.ensemble.top_k,
+            trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
         )
         tracker = None
         if mlflow_uri:
@@ -136,7 +148,7 @@ def make_tuner(
         space=DefineByRun(spec.space, [b.to_dict() for b in spec.baselines]),
         metric=[OBJECTIVE, *(o.metric for o in spec.secondary)] if multi else OBJECTIVE,
         mode=[o.mode for o in [spec.objective, *spec.secondary]] if multi else spec.objective.mode,
-        sampler=SAMPLERS[spec.search.sampler].build(spec.search, spec.space),
+        sampler=SAMPLERS[spec.search.sampler].build(spec),
         study_name=spec.name,
         storage=optuna_storage(context.run_dir),
     )

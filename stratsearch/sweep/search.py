@@ -17,7 +17,7 @@ from stratsearch.space.sampling import grid_size, grid_values, sample
 
 if TYPE_CHECKING:
     from stratsearch.space.dims import Space
-    from stratsearch.space.load import Search
+    from stratsearch.space.load import Search, SpaceSpec
 
 OBJECTIVE = "objective"  # the best-so-far value of the space's objective metric, reported every epoch
 
@@ -25,7 +25,7 @@ OBJECTIVE = "objective"  # the best-so-far value of the space's objective metric
 @dataclass(frozen=True)
 class Sampler:
     name: str
-    build: Callable[[Search, Space], Any]  # → an optuna.samplers.BaseSampler
+    build: Callable[[SpaceSpec], Any]  # → an optuna.samplers.BaseSampler
     check: Callable[[Space, int], str | None] = lambda space, objectives: None  # (space, objective count) → problem
 
 
@@ -57,27 +57,54 @@ def needs_several_objectives(space: Space, objectives: int) -> str | None:
     return None
 
 
-SAMPLERS.add(Sampler("tpe", lambda search, space: optuna_samplers().TPESampler(seed=search.seed)))
-SAMPLERS.add(Sampler("random", lambda search, space: optuna_samplers().RandomSampler(seed=search.seed)))
+def needs_one_objective(space: Space, objectives: int) -> str | None:
+    if objectives > 1:
+        return "anchored follows the best trial of one objective; for several use tpe or nsga2"
+    return None
+
+
+def anchored(spec: SpaceSpec) -> Any:
+    from stratsearch.space.project import default_anchor
+    from stratsearch.sweep.anchored import AnchoredSampler
+
+    return AnchoredSampler(spec.space, default_anchor(spec.space, spec.task, spec.model_dir), spec.search.seed)
+
+
+WIDE = 6  # top-level searched dimensions beyond which `auto` anchors the early trials
+
+
+def sampler_name(spec: SpaceSpec) -> str:
+    """The sampler a sweep uses: `auto` is anchored over a wide space of one objective, else TPE."""
+    if spec.search.sampler != "auto":
+        return spec.search.sampler
+    from stratsearch.sweep.anchored import parameter_names
+
+    top = [name for name, inside in parameter_names(spec.space) if not inside]
+    return "anchored" if len(top) > WIDE and not spec.secondary else "tpe"
+
+
+SAMPLERS.add(Sampler("auto", lambda spec: SAMPLERS[sampler_name(spec)].build(spec)))
+SAMPLERS.add(Sampler("anchored", anchored, needs_one_objective))
+SAMPLERS.add(Sampler("tpe", lambda spec: optuna_samplers().TPESampler(seed=spec.search.seed)))
+SAMPLERS.add(Sampler("random", lambda spec: optuna_samplers().RandomSampler(seed=spec.search.seed)))
 SAMPLERS.add(
-    Sampler(
-        "qmc", lambda search, space: optuna_samplers().QMCSampler(seed=search.seed, warn_independent_sampling=False)
-    )
+    Sampler("qmc", lambda spec: optuna_samplers().QMCSampler(seed=spec.search.seed, warn_independent_sampling=False))
 )
 # CMA-ES models the numeric dimensions; choices fall back to independent random sampling.
 SAMPLERS.add(
     Sampler(
-        "cmaes",
-        lambda search, space: optuna_samplers().CmaEsSampler(seed=search.seed, warn_independent_sampling=False),
+        "cmaes", lambda spec: optuna_samplers().CmaEsSampler(seed=spec.search.seed, warn_independent_sampling=False)
     )
 )
 SAMPLERS.add(
     Sampler(
-        "grid", lambda search, space: optuna_samplers().GridSampler(grid_values(space), seed=search.seed), needs_grid
+        "grid",
+        lambda spec: optuna_samplers().GridSampler(grid_values(spec.space), seed=spec.search.seed),
+        needs_grid,
     )
 )
 SAMPLERS.add(
-    Sampler("nsga2", lambda search, space: optuna_samplers().NSGAIISampler(seed=search.seed), needs_several_objectives)
+    Sampler("nsga2", lambda spec: optuna_samplers().NSGAIISampler(seed=spec.search.seed), needs_several_objectives)
 )
 
 
@@ -137,4 +164,6 @@ class DefineByRun:
     def __call__(self, trial: Any) -> dict:
         baseline = trial.user_attrs.get("baseline")
         config = self.baselines[baseline] if baseline is not None else sample(trial, self.space)
-        return {"trial_config": config, "optuna_number": trial.number, "baseline": baseline}
+        # A portfolio member or warm start is sampled too: its enqueued parameters fix every value.
+        origin = "baseline" if baseline is not None else trial.user_attrs.get("origin", "sampler")
+        return {"trial_config": config, "optuna_number": trial.number, "baseline": baseline, "origin": origin}

@@ -12,10 +12,12 @@ from stratsearch.rundir import RunDir
 
 if TYPE_CHECKING:
     from stratsearch.space.load import SpaceSpec
+    from stratsearch.space.starts import Starts
 
 
-def open_study(spec: SpaceSpec, run_dir: RunDir) -> Any:
-    """Create or load the study; on first creation enqueue the baselines so they run first."""
+def open_study(spec: SpaceSpec, run_dir: RunDir, starts: Starts) -> Any:
+    """Create or load the study; on first creation enqueue the baselines, then the portfolio and
+    warm starts, so they run first and in that order."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -26,6 +28,8 @@ def open_study(spec: SpaceSpec, run_dir: RunDir) -> Any:
     if spec.name not in names:
         for i, _ in enumerate(spec.baselines):
             study.enqueue_trial({}, user_attrs={"baseline": i})
+        for start in starts.trials:
+            study.enqueue_trial(start.params, user_attrs={"origin": start.origin})
     return study
 
 

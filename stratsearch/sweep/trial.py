@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
+from stratsearch.sweep.duds import NotLearning, not_learning
 from stratsearch.sweep.search import OBJECTIVE
 
 if TYPE_CHECKING:
     from stratsearch.train.data import Dataset
     from stratsearch.train.trainer import EpochMetrics, TrainResult
 
-CONTROL_KEYS = ("trial_config", "optuna_number", "baseline")  # the rest of a Tune config is Optuna's params
+CONTROL_KEYS = ("trial_config", "optuna_number", "baseline", "origin")  # the rest of a Tune config is Optuna's params
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SweepContext:
     objective: Objective
     secondary: list[str]  # further objectives of a multi-objective sweep
     keep_top: int  # a finished trial in the top k so far saves its model
+    trivial: dict[str, float] | None = None  # the trivial predictor's validation scores; None: no dud rule
 
 
 def run_trial(config: dict, *, context: SweepContext) -> None:
@@ -62,14 +64,18 @@ class TrialRunner:
         try:
             trial = for_model(trial_from_space(self.config["trial_config"], ctx.data.task), ctx.model_path)
         except Exception as err:
-            self.record.start(self.config["trial_config"], params, self.config["baseline"])  # raw: it did not resolve
+            self.record.start(self.config["trial_config"], params, self.config["baseline"], self.config["origin"])
             self.failed(err)
             raise
-        self.record.start(trial.to_dict(), params, self.config["baseline"])
+        self.record.start(trial.to_dict(), params, self.config["baseline"], self.config["origin"])
         self.epochs = trial.scalars.epochs
         try:
             torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
             result = train(ctx.model_path, ctx.data, trial, ctx.objective, report=self.report)
+        except NotLearning as stop:
+            self.record.finish("stopped", reason=str(stop), pruned_at_epoch=self.record.status().epoch)
+            tune.report(dict(self.last_report))
+            return
         except Exception as err:  # any failure of one trial is recorded and the sweep goes on
             self.failed(err)
             raise
@@ -92,6 +98,8 @@ class TrialRunner:
             row, self.best_value, self.best_epoch, objectives, trainable_parameters=m.trainable_parameters
         )
         self.last_report = {OBJECTIVE: self.best_value, "epoch": m.epoch, **measures}
+        if self.context.trivial is not None and (why := not_learning(m, self.context.trivial, self.context.objective)):
+            raise NotLearning(why)
         if m.epoch < self.epochs:
             # Tune may end the trial inside report() (SystemExit in this thread) once it decides
             # to stop it, so the last epoch is reported only after the trial has recorded its end.

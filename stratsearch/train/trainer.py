@@ -47,6 +47,8 @@ class EpochMetrics:
     predictions: Any = None  # validation predictions, set on epochs that are the best so far
     trainable_parameters: int = 0
     train_seconds: float = 0.0  # training loop time so far, all epochs
+    loss_trend: float = 1.0  # the last third of the step losses so far over the first third (< 1: falling)
+    steps: int = 0  # optimizer steps so far
 
 
 @dataclass
@@ -63,6 +65,14 @@ class TrainResult:
     @property
     def best(self) -> EpochMetrics:
         return self.history[self.best_epoch - 1]
+
+
+def loss_trend(step_losses: list[float]) -> float:
+    """Mean loss of the last third of the steps over that of the first third (1.0: flat)."""
+    third = max(1, len(step_losses) // 3)
+    first = sum(step_losses[:third]) / third
+    last = sum(step_losses[-third:]) / third
+    return last / first if first > 0 else 1.0
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -167,6 +177,7 @@ def train(
     warmup_steps = round(s.warmup_ratio * total_steps)
     rng = np.random.default_rng(s.seed)
     history: list[EpochMetrics] = []
+    step_losses: list[float] = []  # every step's loss, for the trend the dud rule reads
     best_value: float | None = None
     best_state: dict[str, torch.Tensor] = {}
     step = 0
@@ -184,7 +195,7 @@ def train(
                 gradual_unfreeze(parts, tunable, epoch)
             model.set_train_mode()
             trainable = [p for p in model.parameters() if p.requires_grad]
-            loss_sum = 0.0
+            epoch_losses: list[float] = []
             for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
                 batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id).items()}
                 if feed:
@@ -206,7 +217,7 @@ def train(
                 if s.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(trainable, s.grad_clip)
                 optimizer.step()
-                loss_sum += loss.item()
+                epoch_losses.append(loss.item())
                 step += 1
                 if progress:
                     progress(step, total_steps)
@@ -227,13 +238,15 @@ def train(
                 best_state = {n: p.detach().clone() for n, p in tunable_named.items()}
             record = EpochMetrics(
                 epoch + 1,
-                loss_sum / steps_per_epoch,
+                sum(epoch_losses) / steps_per_epoch,
                 metrics,
                 time.perf_counter() - epoch_start,
                 improved,
                 val_predictions if improved else None,
                 tunable_count,
                 timings["train"],
+                loss_trend(step_losses := step_losses + epoch_losses),
+                step,
             )
             history.append(record)
             if report:

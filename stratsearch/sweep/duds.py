@@ -1,0 +1,52 @@
+"""Stopping trials that are not learning ("duds"), on top of the pruner.
+
+A strategy that learns nothing (a learning rate far too low for its optimizer, everything frozen
+under a tiny rate, a loss that collapses onto the majority class) scores what a model that learnt
+only the label counts would: always the majority class, the training mean, every word 'O'. ASHA
+keeps such a trial when it is no worse than its rung's peers, and early in a sweep its peers may
+be duds too. The rule: after an evaluation, once the trial has taken at least 24 steps, a trial
+whose validation objective is no better than the trivial predictor's (by more than 1 %, at least
+0.01) **and** whose training loss has not fallen (the mean loss of the last third of its steps so
+far is not 1 % below that of the first third) is stopped, reported as "stopped: not learning".
+Both must hold, so a trial whose loss is falling is never stopped, however low it scores; the
+step minimum keeps a handful of noisy mini-batch losses from deciding.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stratsearch.objective import Objective
+
+if TYPE_CHECKING:
+    from stratsearch.train.data import Dataset
+    from stratsearch.train.trainer import EpochMetrics
+
+FALLING = 0.99  # the last third's mean loss must be below this fraction of the first third's
+MIN_STEPS = 24  # fewer step losses are too noisy to call a trend
+MARGIN = 0.01  # how much better than the trivial score counts as learning (relative, at least absolute)
+
+
+class NotLearning(Exception):
+    """Raised from a trial's epoch report to end it (sweep/trial.py records it as stopped)."""
+
+
+def trivial_scores(data: Dataset) -> dict[str, float]:
+    """Every validation metric of the trivial predictor (task.trivial)."""
+    task = data.task
+    predictions = task.trivial(data.train.targets, data.validation.targets, data.label_names)
+    return task.score(predictions, data.validation.targets, data.label_names)
+
+
+def not_learning(epoch: EpochMetrics, trivial: dict[str, float], objective: Objective) -> str | None:
+    """Why this epoch says the trial is a dud, or None."""
+    value, base = epoch.validation[objective.metric], trivial[objective.metric]
+    margin = max(MARGIN, MARGIN * abs(base))
+    bar = base + margin if objective.mode == "max" else base - margin
+    if epoch.steps < MIN_STEPS or objective.better(value, bar) or epoch.loss_trend < FALLING:
+        return None
+    return (
+        f"not learning: validation {objective.metric} {value:.4f} at epoch {epoch.epoch} is no better than the"
+        f" trivial predictor's {base:.4f}, and the training loss has not fallen"
+        f" ({epoch.loss_trend:.1%} of where it started, over {epoch.steps} steps)"
+    )

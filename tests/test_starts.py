@@ -1,0 +1,223 @@
+"""What a sweep tries first, and how it samples early: the portfolio projected onto a user's space,
+warm starts from an earlier run, default-anchored sampling, and the rule that stops trials that are
+not learning. The sweeps are real (Ray Tune embedded, Optuna in SQLite) on a tiny random BERT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from stratsearch.cli import main
+from stratsearch.errors import Problems
+from stratsearch.objective import Objective
+from stratsearch.rundir import RunDir
+from stratsearch.space.dims import parse_space
+from stratsearch.space.project import default_anchor, full_config, project
+from stratsearch.space.sampling import sample
+from stratsearch.space.starts import shipped_portfolio
+from stratsearch.sweep.anchored import AnchoredSampler, parameter_names
+from stratsearch.sweep.duds import not_learning
+from stratsearch.tasks import TASKS
+from stratsearch.train.trainer import EpochMetrics
+from tests.conftest import run_args
+
+CLASSIFICATION = TASKS["classification"]
+
+
+def space_of(raw: dict) -> dict:
+    problems = Problems()
+    space = parse_space(raw, problems)
+    assert not problems.items, problems.items
+    return space
+
+
+NARROW = space_of(
+    {
+        "epochs": {"int": [2, 3]},
+        "batch_size": 32,
+        "freeze_depth": {"int": [0, 6]},
+        "optimizer": {"adamw": {"lr": {"loguniform": [2e-5, 1e-4]}}},
+        "schedule": {"choice": ["linear", "cosine"]},
+    }
+)
+
+
+def projected(config: dict, space: dict, model_dir: Path):
+    return project(config, full_config(config, CLASSIFICATION, model_dir), space)
+
+
+def test_a_member_is_projected_onto_a_narrower_space(tiny_model_dir: Path) -> None:
+    member = {"optimizer": {"adamw": {"lr": 3e-4}}, "warmup_ratio": 0.1, "batch_size": 16, "epochs": 4}
+    p = projected(member, NARROW, tiny_model_dir)
+    assert p.dropped is None
+    # every searched dimension set: the member's value fitted into the range, or the default
+    assert p.params == {
+        "epochs": 3,
+        "freeze_depth": 0,
+        "optimizer.adamw.lr": pytest.approx(1e-4),
+        "schedule": "linear",
+    }
+    assert sorted(p.changes) == [
+        "batch_size 16 → 32 (fixed by the space)",
+        "epochs 4 → 3 (the space's range)",
+        "optimizer.adamw.lr 0.0003 → 0.0001 (the space's range)",
+        "warmup_ratio → the trainer's default (the space does not search it)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [
+        ({"optimizer": {"sgd": {"lr": 0.01}}}, "optimizer 'sgd' is not among the space's options ['adamw']"),
+        ({"scope": {"lora": {"r": 8}}}, "scope 'lora': the space has no scope dimension"),
+        ({"schedule": "step"}, "schedule 'step' is not among the space's options ['linear', 'cosine']"),
+    ],
+)
+def test_a_member_naming_a_strategy_the_space_lacks_is_dropped(member: dict, why: str, tiny_model_dir) -> None:
+    assert projected(member, NARROW, tiny_model_dir).dropped.startswith(why)
+
+
+def test_the_shipped_portfolio_fits_every_task_of_the_bundled_model() -> None:
+    from stratsearch.train.model_dir import find_model_dir
+
+    members = shipped_portfolio()
+    assert 2 <= len(members) <= 8
+    for task in TASKS:
+        for _, config in members:
+            full_config(config, task, find_model_dir("minilm-l6"))  # raises if a member does not fit
+
+
+WIDE = space_of(
+    {
+        "epochs": {"int": [2, 4]},
+        "batch_size": {"choice": [16, 32]},
+        "freeze_depth": {"int": [0, 6]},
+        "optimizer": {
+            "choice": {
+                "adamw": {"lr": {"loguniform": [1e-5, 3e-4]}},
+                "sgd": {"lr": {"loguniform": [1e-3, 1e-1]}},
+            }
+        },
+        "schedule": {"choice": ["constant", "linear", "cosine"]},
+        "warmup_ratio": {"uniform": [0.0, 0.2]},
+        "dropout": {"uniform": [0.0, 0.3]},
+        "layer_decay": {"uniform": [0.7, 1.0]},
+        "head": {"hidden": {"choice": [0, 64]}, "pooling": {"choice": ["cls", "mean"]}},
+    }
+)
+
+
+def changed(params: dict, anchor: dict, names: list[str]) -> int:
+    return sum(params.get(n) != anchor.get(n) for n in names if n in params)
+
+
+def test_anchored_sampling_changes_few_dimensions_then_hands_over(tiny_model_dir: Path) -> None:
+    anchor = default_anchor(WIDE, CLASSIFICATION, tiny_model_dir)
+    assert anchor["optimizer"] == "adamw" and anchor["optimizer.sgd.lr"] == 0.01  # every branch's default
+    top = [n for n, inside in parameter_names(WIDE) if not inside]
+    assert len(top) == 10
+
+    def changes_per_trial(sampler: optuna.samplers.BaseSampler) -> list[int]:
+        """Top-level parameters each trial changed from what anchored sampling keeps (the
+        incumbent's value, else the default's), scores drawn at random so the incumbent moves."""
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        counts = []
+
+        def objective(trial: optuna.Trial) -> float:
+            kept = {**anchor, **AnchoredSampler.incumbent(study)}
+            sample(trial, WIDE)
+            counts.append(changed(trial.params, kept, top))
+            return (trial.number * 7919 % 101) / 101
+
+        study.optimize(objective, n_trials=12)
+        return counts
+
+    counts = changes_per_trial(AnchoredSampler(WIDE, anchor, seed=0, handover=12))
+    assert min(counts) >= 1 and sum(counts) / len(counts) <= 3, counts
+    assert sum(changes_per_trial(optuna.samplers.RandomSampler(seed=0))) / 12 >= 6
+    # enough history for TPE (at least 10 trials, one per top-level dimension), then it proposes
+    assert AnchoredSampler(WIDE, anchor, seed=0).handover == 10
+
+
+def epoch(value: float, trend: float, steps: int = 40) -> EpochMetrics:
+    return EpochMetrics(1, 0.69, {"accuracy": value}, 1.0, loss_trend=trend, steps=steps)
+
+
+def test_the_dud_rule_stops_only_a_trial_at_the_trivial_score_whose_loss_is_flat() -> None:
+    trivial = {"accuracy": 0.58}
+    accuracy = Objective(metric="accuracy", mode="max")
+    assert "not learning" in not_learning(epoch(0.58, 1.0), trivial, accuracy)
+    assert not_learning(epoch(0.42, 0.99), trivial, accuracy)  # worse than trivial, flat: a dud
+    assert not_learning(epoch(0.58, 0.90), trivial, accuracy) is None  # at trivial, but the loss falls
+    assert not_learning(epoch(0.70, 1.00), trivial, accuracy) is None  # learnt something
+    assert not_learning(epoch(0.58, 1.00, steps=10), trivial, accuracy) is None  # too few steps to tell
+    rmse = Objective(metric="rmse", mode="min")
+    assert not_learning(EpochMetrics(1, 1.0, {"rmse": 1.50}, 1.0, steps=40), {"rmse": 1.51}, rmse)  # the mean
+    assert not_learning(EpochMetrics(1, 1.0, {"rmse": 1.20}, 1.0, steps=40), {"rmse": 1.51}, rmse) is None
+
+
+@pytest.fixture(autouse=True)
+def no_ray_left_behind():
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def sweep_file(make_config, tmp_path: Path, name: str, trials: int, **search) -> Path:
+    config = yaml.safe_load(make_config(n_train=96).read_text())
+    config.update(
+        name=name,
+        budget={"trials": trials, "max_epochs": 2},
+        resources={"cpus_per_trial": 1},
+        search={"sampler": "random", "pruner": "none", "seed": 0, **search},
+        space={
+            "epochs": 2,
+            "batch_size": 4,  # 24 steps an epoch: enough for the dud rule to judge a trend
+            "freeze_depth": {"int": [0, 1]},
+            "optimizer": {"adamw": {"lr": {"loguniform": [1e-3, 1e-2]}}},
+        },
+    )
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_dud_is_stopped_and_a_later_run_warm_starts_from_the_best(make_config, tmp_path: Path) -> None:
+    # Head only, at a learning rate that changes nothing: the trial scores the majority class with
+    # a flat loss, and is stopped after its first epoch. The learner also scores the majority class
+    # after its first epoch (the tiny model is slow to start), but its loss is falling: it goes on.
+    dud = {"optimizer": {"sgd": {"lr": 1e-12}}, "freeze_depth": 3, "epochs": 2, "batch_size": 4}
+    learner = {"optimizer": {"adamw": {"lr": 1e-2}}, "freeze_depth": 0, "epochs": 2, "batch_size": 4}
+    first = sweep_file(make_config, tmp_path, "first", trials=2, baseline=[dud, learner], portfolio="none")
+    assert main(run_args(first, tmp_path, "--quiet")) == 0
+    results = pd.read_csv(tmp_path / "runs" / "first" / "results.csv").set_index("trial")
+    assert results.loc[0, "status"] == "stopped" and results.loc[0, "reason"].startswith("not learning")
+    assert results.loc[0, "epochs_run"] == 1
+    trivial = results.loc[0, "best_accuracy"]
+    earlier = RunDir(tmp_path / "runs" / "first")
+    assert earlier.trial(1).metrics()[0]["accuracy"] <= trivial  # at the trivial score after epoch 1 ...
+    assert results.loc[1, "status"] == "finished" and results.loc[1, "best_accuracy"] > trivial + 0.1  # ... learnt
+    assert list(results["origin"]) == ["baseline", "baseline"]
+
+    # A later run: the user's portfolio first, then the earlier run's finished trials, best first.
+    best = [r.config()["config"] for r in earlier.ranked(Objective(metric="accuracy", mode="max"))]
+    assert len(best) == 1  # a stopped trial is not a warm start
+    mine = {"optimizer": {"adamw": {"lr": 2e-3}}, "freeze_depth": 1}
+    second = sweep_file(
+        make_config, tmp_path, "second", trials=1 + len(best), portfolio=[mine], warm_start=["runs/first"]
+    )
+    assert main(run_args(second, tmp_path, "--quiet")) == 0
+    later = RunDir(tmp_path / "runs" / "second")
+    origins = [r.config()["origin"] for r in later.trials()]
+    ranked = [r.number for r in earlier.ranked(Objective(metric="accuracy", mode="max"))]
+    assert origins == ["portfolio 0", *(f"warm start runs/first trial {n}" for n in ranked)]
+    configs = [r.config()["config"] for r in later.trials()]
+    assert configs[0]["optimizer"]["adamw"]["lr"] == 2e-3 and configs[0]["freeze_depth"] == 1
+    for config, source in zip(configs[1:], best, strict=True):
+        assert config["optimizer"] == source["optimizer"] and config["freeze_depth"] == source["freeze_depth"]
