@@ -31,7 +31,8 @@ def minutes(seconds: float | None) -> str:
 def facts(view: RunView) -> list[tuple[str, str]]:
     """The summary, as (what, value) pairs."""
     info, metric = view.info, view.metric
-    counts = {s: sum(t.status == s for t in view.trials) for s in ("finished", "pruned", "stopped", "failed")}
+    statuses = ("finished", "pruned", "stopped", "stopped: not learning", "failed")
+    counts = {s: sum(t.shown_status == s for t in view.trials) for s in statuses}
     sizes = ", ".join(f"{n:,} {split}" for split, n in info.sizes.items())
     budget = info.budget
     used = f"{len(view.trials)} of {budget.get('trials', '?')} trials"
@@ -41,7 +42,7 @@ def facts(view: RunView) -> list[tuple[str, str]]:
         ("data", f"{info.task}; {sizes or 'sizes not recorded'} ({Path(str(info.data.train)).parent.name})"),
         ("model", info.model or str(info.model_path)),
         ("objective", f"{info.objective.mode} validation {metric}"),
-        ("search", f"{info.search.get('sampler', '?')} sampler, {info.search.get('pruner', '?')} pruner"),
+        ("search", search_words(info.search)),
         ("budget used", used),
         ("trials", ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"),
     ]
@@ -69,6 +70,16 @@ def facts(view: RunView) -> list[tuple[str, str]]:
     return rows
 
 
+def search_words(search: dict) -> str:
+    words = f"{search.get('sampler', '?')} sampler, {search.get('pruner', '?')} pruner"
+    portfolio = search.get("portfolio", "none")
+    if portfolio != "none":
+        words += ", portfolio " + (portfolio if isinstance(portfolio, str) else f"of {len(portfolio)} (the space's own)")
+    if search.get("warm_start"):
+        words += ", warm start from " + ", ".join(search["warm_start"])
+    return words
+
+
 def leaderboard(view: RunView, size: int = LEADERBOARD_SIZE) -> Table:
     rows = []
     for rank, t in enumerate(view.ranked()[:size], start=1):
@@ -76,9 +87,9 @@ def leaderboard(view: RunView, size: int = LEADERBOARD_SIZE) -> Table:
         rows.append(
             [
                 str(rank),
-                str(t.number) + (" (baseline)" if t.baseline is not None else ""),
+                str(t.number) + ("" if t.origin == "sampler" else f" ({t.origin})"),
                 describe(t.config, view.info.task),
-                t.status,
+                t.shown_status,
                 fmt(t.value),
                 fmt(t.test),
                 f"{best_epoch}/{t.epochs_run}",

@@ -31,10 +31,17 @@ class TrialView:
     started: float | None
     trainable: int | None
     reason: str | None
+    origin: str = "sampler"  # baseline, sampler, or the portfolio member / warm start it ran
 
     @property
     def epochs_run(self) -> int:
         return len(self.curve)
+
+    @property
+    def shown_status(self) -> str:
+        """The status, with the dud rule's stops told apart from the budget's."""
+        not_learning = self.status == "stopped" and (self.reason or "").startswith("not learning")
+        return "stopped: not learning" if not_learning else self.status
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ def load_run(path: Path) -> RunView:
                 started=status.started,
                 trainable=status.trainable_parameters,
                 reason=status.reason,
+                origin=stored.get("origin") or ("baseline" if stored.get("baseline") is not None else "sampler"),
             )
         )
     order = [r.number for r in run_dir.ranked(info.objective, include_pruned=True)]
