@@ -145,10 +145,17 @@ def greedy(regret: dict[str, dict[str, float]], size: int) -> list[str]:
 def choose(size: int) -> None:
     rows = measured()
     regret = regrets(rows)
+    names = sorted(regret)
+    print("validation objective per candidate (accuracy; rmse for vader-tweets; entity F1 for wnut16-ner)")
+    print(f"{'':22s}" + "".join(f"{n[:11]:>12s}" for n in names) + f"{'mean regret':>12s}")
+    for c in CANDIDATES:
+        values = {r["dataset"]: r["value"] for r in rows if r["candidate"] == c}
+        mean_regret = sum(regret[n][c] for n in names) / len(names)
+        print(f"{c:22s}" + "".join(f"{values[n]:12.4f}" for n in names) + f"{mean_regret:12.3f}")
     portfolio = greedy(regret, size)
     print(f"portfolio of {size}, chosen on all {len(regret)} data sets: {portfolio}\n")
     print("leave one data set out: the portfolio chosen on the other six, scored on the one left out")
-    print(f"{'left out':14s} {'default':>8s} {'portfolio':>9s} {'oracle':>7s}  chosen without it")
+    print(f"{'left out':14s} {'default':>8s} {'portfolio':>9s}  chosen without it")
     loo = []
     for name in regret:
         others = {k: v for k, v in regret.items() if k != name}
@@ -168,7 +175,7 @@ def choose(size: int) -> None:
             }
         )
         print(
-            f"{name:14s} {here['default']:8.3f} {here[best_member]:9.3f} {0:7.3f}  {', '.join(members)}"
+            f"{name:14s} {here['default']:8.3f} {here[best_member]:9.3f}  {', '.join(members)}"
             f"  (default {values['default']:.4f} → {values[best_member]:.4f} by {best_member})"
         )
     mean = lambda key: sum(r[key] for r in loo) / len(loo)  # noqa: E731

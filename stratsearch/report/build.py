@@ -74,7 +74,9 @@ def search_words(search: dict) -> str:
     words = f"{search.get('sampler', '?')} sampler, {search.get('pruner', '?')} pruner"
     portfolio = search.get("portfolio", "none")
     if portfolio != "none":
-        words += ", portfolio " + (portfolio if isinstance(portfolio, str) else f"of {len(portfolio)} (the space's own)")
+        words += ", portfolio " + (
+            portfolio if isinstance(portfolio, str) else f"of {len(portfolio)} (the space's own)"
+        )
     if search.get("warm_start"):
         words += ", warm start from " + ", ".join(search["warm_start"])
     return words

@@ -58,7 +58,7 @@ class AnchoredSampler(BaseSampler):
         self.handover = handover if handover is not None else max(10, len(self.top))
         self.rate = min(0.5, 2 / max(1, len(self.top)))
         self.random = RandomSampler(seed=seed)
-        self.tpe = TPESampler(seed=seed, multivariate=True, group=True, warn_independent_sampling=False)
+        self.tpe = TPESampler(seed=seed, multivariate=True, group=True)
 
     def anchoring(self, study: Study) -> bool:
         return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < self.handover
