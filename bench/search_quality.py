@@ -210,7 +210,7 @@ def best_so_far(trials: list[dict], start: float) -> list[tuple[float, float]]:
 
 
 def summary(results: dict[str, dict[str, dict]], minutes: float) -> None:
-    checkpoints = [m for m in (2.5, 5, 10, 20) if m <= minutes]
+    checkpoints = sorted({m for m in (2.5, 5, 10, 20) if m <= minutes} | {minutes})
     print(f"\ntest accuracy of each method's choice (validation in brackets) after {checkpoints} minutes")
     for dataset, methods in results.items():
         print(f"\n{dataset}")

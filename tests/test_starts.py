@@ -204,6 +204,8 @@ def test_a_dud_is_stopped_and_a_later_run_warm_starts_from_the_best(make_config,
     assert earlier.trial(1).metrics()[0]["accuracy"] <= trivial  # at the trivial score after epoch 1 ...
     assert results.loc[1, "status"] == "finished" and results.loc[1, "best_accuracy"] > trivial + 0.1  # ... learnt
     assert list(results["origin"]) == ["baseline", "baseline"]
+    report = (tmp_path / "reports" / "first.md").read_text()
+    assert "stopped: not learning" in report and "1 stopped: not learning" in report  # leaderboard, summary
 
     # A later run: the user's portfolio first, then the earlier run's finished trials, best first.
     best = [r.config()["config"] for r in earlier.ranked(Objective(metric="accuracy", mode="max"))]

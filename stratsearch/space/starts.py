@@ -94,7 +94,7 @@ def plan_starts(spec: SpaceSpec) -> Starts:
         try:
             full = full_config(config, spec.task, spec.model_dir)
         except ConfigError as err:
-            starts.notes.append(f"{origin}: dropped: {'; '.join(p.message for p in err.problems)}")
+            starts.notes.append(f"{origin}: dropped: {'; '.join(str(p) for p in err.problems)}")
             continue
         projection = project(config, full, spec.space)
         if projection.dropped:
