@@ -36,8 +36,6 @@ def model_and_data(spec: SpaceSpec) -> tuple[Path, Dataset]:
 
 def prepare(config_path: str | Path) -> Prepared:
     """Validate the config (every dimension fixed), then load the model path and the data."""
-    from stratsearch.train.model import for_model
-
     spec = load_space(config_path)
     model_path, data = model_and_data(spec)
-    return Prepared(spec, for_model(spec.fixed_trial(), model_path), model_path, data)
+    return Prepared(spec, spec.fixed_trial().for_model(model_path), model_path, data)

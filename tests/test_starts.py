@@ -17,9 +17,9 @@ from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
 from stratsearch.space.dims import parse_space
 from stratsearch.space.project import default_anchor, full_config, project
-from stratsearch.space.sampling import sample
+from stratsearch.space.sampling import parameter_names, sample
 from stratsearch.space.starts import shipped_portfolio
-from stratsearch.sweep.anchored import AnchoredSampler, parameter_names
+from stratsearch.sweep.anchored import AnchoredSampler
 from stratsearch.sweep.duds import not_learning
 from stratsearch.tasks import TASKS
 from stratsearch.train.trainer import EpochMetrics
@@ -223,3 +223,21 @@ def test_a_dud_is_stopped_and_a_later_run_warm_starts_from_the_best(make_config,
     assert configs[0]["optimizer"]["adamw"]["lr"] == 2e-3 and configs[0]["freeze_depth"] == 1
     for config, source in zip(configs[1:], best, strict=True):
         assert config["optimizer"] == source["optimizer"] and config["freeze_depth"] == source["freeze_depth"]
+
+
+def test_validate_plans_the_starts_without_torch_or_optuna(make_config, tmp_path: Path) -> None:
+    """`validate` prints the portfolio's fate and the sampler `auto` picks, and stays light."""
+    import subprocess
+    import sys
+
+    wide = {"epochs": {"int": [2, 3]}, "freeze_depth": {"int": [0, 2]}, "dropout": {"uniform": [0.0, 0.2]}}
+    wide |= {"warmup_ratio": {"uniform": [0.0, 0.1]}, "layer_decay": {"uniform": [0.8, 1.0]}}
+    wide |= {"attention_dropout": {"uniform": [0.0, 0.2]}, "grad_clip": {"choice": [0.0, 1.0]}}
+    path = make_config(space=wide)
+    code = (
+        "import sys; from stratsearch.cli import main; main(['validate', sys.argv[1]]);"
+        "print('heavy:', [m for m in ('torch', 'optuna', 'ray') if m in sys.modules])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert "then the anchored sampler" in proc.stdout, proc.stdout + proc.stderr
+    assert "heavy: []" in proc.stdout

@@ -10,7 +10,6 @@ from torch import nn
 
 from stratsearch.tasks import TASKS
 from stratsearch.train.config import trial_from_space
-from stratsearch.train.model import for_model
 from stratsearch.train.model_dir import find_model_dir
 from stratsearch.train.strategies import Chosen
 from stratsearch.train.strategies.heads import HeadConfig, build_head, cls_pool, mean_pool
@@ -148,10 +147,10 @@ def test_auto_pooling_takes_the_checkpoints_own(tiny_model_dir) -> None:
     auto = trial_from_space({}, TASKS["classification"])
     assert auto.head.pooling == "auto"
     # all-MiniLM-L6-v2 is a sentence-transformers model whose 1_Pooling/config.json says mean
-    assert for_model(auto, find_model_dir("minilm-l6")).head.pooling == "mean"
-    assert for_model(auto, tiny_model_dir).head.pooling == "cls"  # a plain encoder declares none
+    assert auto.for_model(find_model_dir("minilm-l6")).head.pooling == "mean"
+    assert auto.for_model(tiny_model_dir).head.pooling == "cls"  # a plain encoder declares none
     chosen = trial_from_space({"head": {"pooling": "cls"}}, TASKS["classification"])
-    assert for_model(chosen, find_model_dir("minilm-l6")).head.pooling == "cls"  # a choice is kept
+    assert chosen.for_model(find_model_dir("minilm-l6")).head.pooling == "cls"  # a choice is kept
 
 
 def test_head_shapes_and_sizes() -> None:

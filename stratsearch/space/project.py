@@ -31,9 +31,8 @@ class Projection:
 def full_config(config: dict[str, Any], task: Task, model_dir: Path) -> dict[str, Any]:
     """Every value the trainer would use for `config` (defaults filled in, `auto` resolved)."""
     from stratsearch.train.config import trial_from_space
-    from stratsearch.train.model import for_model
 
-    return for_model(trial_from_space(config, task), model_dir).to_dict()
+    return trial_from_space(config, task).for_model(model_dir).to_dict()
 
 
 def default_anchor(space: Space, task: Task, model_dir: Path) -> dict[str, Any]:

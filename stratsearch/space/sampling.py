@@ -112,3 +112,21 @@ def grid_values(space: Space, prefix: str = "") -> dict[str, list]:
             for branch, params in dim.options.items():
                 grid.update(grid_values(params, f"{name}.{branch}."))
     return grid
+
+
+def parameter_names(space: Space, prefix: str = "", inside: bool = False) -> list[tuple[str, bool]]:
+    """(Optuna name, whether it exists only in some branches) for every searched parameter."""
+    out: list[tuple[str, bool]] = []
+    for key, dim in space.items():
+        name = f"{prefix}{key}"
+        if isinstance(dim, dict):
+            out += parameter_names(dim, f"{name}.", inside)
+        elif isinstance(dim, Branches):
+            several = len(dim.options) > 1  # a single branch names no parameter of its own
+            if several:
+                out.append((name, inside))
+            for branch, params in dim.options.items():
+                out += parameter_names(params, f"{name}.{branch}.", inside or several)
+        elif not isinstance(dim, Fixed):
+            out.append((name, inside))
+    return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stratsearch.registry import Registry
-from stratsearch.space.sampling import grid_size, grid_values, sample
+from stratsearch.space.sampling import grid_size, grid_values, parameter_names, sample
 
 if TYPE_CHECKING:
     from stratsearch.space.dims import Space
@@ -77,8 +77,6 @@ def sampler_name(spec: SpaceSpec) -> str:
     """The sampler a sweep uses: `auto` is anchored over a wide space of one objective, else TPE."""
     if spec.search.sampler != "auto":
         return spec.search.sampler
-    from stratsearch.sweep.anchored import parameter_names
-
     top = [name for name, inside in parameter_names(spec.space) if not inside]
     return "anchored" if len(top) > WIDE and not spec.secondary else "tpe"
 

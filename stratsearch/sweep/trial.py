@@ -56,13 +56,12 @@ class TrialRunner:
         from ray import tune
 
         from stratsearch.train.config import trial_from_space
-        from stratsearch.train.model import for_model
         from stratsearch.train.trainer import train
 
         ctx = self.context
         params = {k: v for k, v in self.config.items() if k not in CONTROL_KEYS}
         try:
-            trial = for_model(trial_from_space(self.config["trial_config"], ctx.data.task), ctx.model_path)
+            trial = trial_from_space(self.config["trial_config"], ctx.data.task).for_model(ctx.model_path)
         except Exception as err:
             self.record.start(self.config["trial_config"], params, self.config["baseline"], self.config["origin"])
             self.failed(err)

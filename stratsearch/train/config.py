@@ -7,6 +7,7 @@ strategy validated by its registry entry's config. The search-space layer on top
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stratsearch.errors import ConfigError, Problems, did_you_mean
 from stratsearch.train.strategies import CHOICE_KINDS, Chosen, HeadConfig
+from stratsearch.train.strategies.heads import AUTO, model_pooling
 
 if TYPE_CHECKING:
     from stratsearch.tasks import Task
@@ -65,6 +67,13 @@ class TrialConfig:
     penalty: Chosen
     loss: Chosen
     augment: Chosen
+
+    def for_model(self, model_path: Path) -> TrialConfig:
+        """This trial with what `auto` means for that model filled in, so that records and saved
+        models say what was trained (a saved model's own folder no longer knows the original's pooling)."""
+        if self.head.pooling != AUTO:
+            return self
+        return dataclasses.replace(self, head=self.head.model_copy(update={"pooling": model_pooling(model_path)}))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = self.scalars.model_dump()

@@ -6,7 +6,6 @@ directory (`model_dir.py` finds it). Nothing is ever downloaded.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,8 @@ from torch import nn
 
 from stratsearch.errors import StratsearchError
 from stratsearch.tasks import Task
-from stratsearch.train.config import TrialConfig
 from stratsearch.train.model_dir import quiet_transformers
-from stratsearch.train.strategies.heads import AUTO, POOLINGS, HeadConfig, build_head, model_pooling
+from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
 
 # Config attribute names for (hidden dropout, attention dropout) in the encoder families we support.
 DROPOUT_KEYS = [("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout")]
@@ -40,14 +38,6 @@ def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Mo
     set_dropout(config, dropout, attention_dropout)
     kwargs = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta"} else {}
     return AutoModel.from_pretrained(path, config=config, **kwargs)
-
-
-def for_model(trial: TrialConfig, model_path: Path) -> TrialConfig:
-    """The trial with what `auto` means for this model filled in, so that records and saved
-    models say what was trained (a saved model's own folder no longer knows the original's pooling)."""
-    if trial.head.pooling != AUTO:
-        return trial
-    return dataclasses.replace(trial, head=trial.head.model_copy(update={"pooling": model_pooling(model_path)}))
 
 
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:

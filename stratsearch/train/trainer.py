@@ -26,7 +26,7 @@ from stratsearch.errors import StratsearchError, TrainingDiverged
 from stratsearch.objective import Objective
 from stratsearch.train.config import TrialConfig
 from stratsearch.train.data import Dataset, Encoding, Split, collate, length_bucketed_batches, sorted_batches
-from stratsearch.train.model import TaskModel, blocks, encoder_layers, for_model, load_backbone
+from stratsearch.train.model import TaskModel, blocks, encoder_layers, load_backbone
 from stratsearch.train.prefix_cache import prefix_feed
 from stratsearch.train.strategies import CHOICE_KINDS
 from stratsearch.train.strategies.losses import balanced_class_weights, task_loss
@@ -109,7 +109,7 @@ def build_model(model_path: Path, data: Dataset, trial: TrialConfig) -> TaskMode
             raise StratsearchError(f"space.{kind}.{chosen.name}.{problem[0]}: {problem[1]}")
     backbone = SCOPES[trial.scope.name].fn(backbone, trial.scope.params)
     freeze_bottom(blocks(backbone), s.freeze_depth)
-    return TaskModel(backbone, data.task, data.num_outputs, for_model(trial, model_path).head)
+    return TaskModel(backbone, data.task, data.num_outputs, trial.for_model(model_path).head)
 
 
 @torch.no_grad()
