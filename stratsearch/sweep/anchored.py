@@ -41,9 +41,18 @@ class AnchoredSampler(BaseSampler):
         self.rate = min(0.5, 2 / max(1, len(self.top)))
         self.random = RandomSampler(seed=seed)
         self.tpe = TPESampler(seed=seed, multivariate=True, group=True)
+        # (trial number, anchoring?, values to keep): read from the study once per trial, not once per
+        # parameter (each read loads every trial from the SQLite storage).
+        self.plan: tuple[int, bool, dict[str, Any]] | None = None
 
-    def anchoring(self, study: Study) -> bool:
-        return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < self.handover
+    def plan_for(self, study: Study, trial: FrozenTrial) -> tuple[bool, dict[str, Any]]:
+        """Whether this trial is still anchored, and the value each parameter keeps if not redrawn."""
+        if self.plan is None or self.plan[0] != trial.number:
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            anchoring = len(complete) < self.handover
+            kept = {**self.anchor, **self.incumbent(study)} if anchoring else {}
+            self.plan = (trial.number, anchoring, kept)
+        return self.plan[1], self.plan[2]
 
     def redrawn(self, number: int) -> frozenset[str]:
         """The parameters trial `number` redraws: each with probability `rate`, at least one top-level one."""
@@ -62,7 +71,8 @@ class AnchoredSampler(BaseSampler):
         return best.params
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return {} if self.anchoring(study) else self.tpe.infer_relative_search_space(study, trial)
+        anchoring, _ = self.plan_for(study, trial)
+        return {} if anchoring else self.tpe.infer_relative_search_space(study, trial)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -72,9 +82,10 @@ class AnchoredSampler(BaseSampler):
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
-        if not self.anchoring(study):
+        anchoring, keep = self.plan_for(study, trial)
+        if not anchoring:
             return self.tpe.sample_independent(study, trial, param_name, param_distribution)
-        kept = self.incumbent(study).get(param_name, self.anchor.get(param_name))
+        kept = keep.get(param_name)
         if kept is None or not param_distribution._contains(param_distribution.to_internal_repr(kept)):
             kept = None  # nothing to keep: a plain random draw
         elif param_name not in self.redrawn(trial.number):
