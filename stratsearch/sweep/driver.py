@@ -18,7 +18,6 @@ from typing import Any
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir
 from stratsearch.space.load import SpaceSpec, parse_time
-from stratsearch.space.starts import plan_starts
 from stratsearch.sweep.duds import trivial_scores
 from stratsearch.sweep.resources import PerTrial, check_cluster
 from stratsearch.sweep.search import OBJECTIVE, PRUNERS, SAMPLERS, DefineByRun, sampler_name
@@ -68,8 +67,7 @@ def run_sweep(
     with run_dir.lock():
         run_dir.check_fingerprint(spec.fingerprint(), resume_changed)
         (run_dir.path / "space.yaml").write_text(Path(spec.file).read_text())
-        starts = plan_starts(spec)
-        study = open_study(spec, run_dir, starts)
+        study, starts = open_study(spec, run_dir)
         restarted = reconcile(study, run_dir)
         ended = Counter(s.status for _, s in run_dir.statuses() if s.status in FINAL)
         done = sum(ended.values())
@@ -96,7 +94,7 @@ def run_sweep(
                 ray.shutdown()
             raise
         console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
-        if not (restarted or done):
+        if starts is not None:  # a new study: say what runs before the sampler
             console.print(
                 f"sampler: {sampler_name(spec)}; first: {len(spec.baselines)} baseline(s),"
                 f" {len(starts.trials)} portfolio/warm-start trial(s)",

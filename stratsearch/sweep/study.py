@@ -15,22 +15,27 @@ if TYPE_CHECKING:
     from stratsearch.space.starts import Starts
 
 
-def open_study(spec: SpaceSpec, run_dir: RunDir, starts: Starts) -> Any:
-    """Create or load the study; on first creation enqueue the baselines, then the portfolio and
-    warm starts, so they run first and in that order."""
+def open_study(spec: SpaceSpec, run_dir: RunDir) -> tuple[Any, Starts | None]:
+    """Create or load the study; on first creation plan and enqueue the baselines, then the
+    portfolio and warm starts, so they run first and in that order. The starts are returned when
+    they were planned (a new study), else None: a resumed study already holds them."""
     import optuna
+
+    from stratsearch.space.starts import plan_starts
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = [o.direction for o in [spec.objective, *spec.secondary]]
     url = run_dir.study_url
     names = [s.study_name for s in optuna.get_all_study_summaries(url)] if run_dir.study_path.exists() else []
     study = optuna.create_study(study_name=spec.name, storage=url, directions=directions, load_if_exists=True)
-    if spec.name not in names:
-        for i, _ in enumerate(spec.baselines):
-            study.enqueue_trial({}, user_attrs={"baseline": i})
-        for start in starts.trials:
-            study.enqueue_trial(start.params, user_attrs={"origin": start.origin})
-    return study
+    if spec.name in names:
+        return study, None
+    starts = plan_starts(spec)
+    for i, _ in enumerate(spec.baselines):
+        study.enqueue_trial({}, user_attrs={"baseline": i})
+    for start in starts.trials:
+        study.enqueue_trial(start.params, user_attrs={"origin": start.origin})
+    return study, starts
 
 
 def reconcile(study: Any, run_dir: RunDir) -> int:
