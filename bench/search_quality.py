@@ -3,6 +3,8 @@
     python bench/search_quality.py                                     # 3 data sets × 3 methods × 10 min
     python bench/search_quality.py --minutes 5 --datasets rt-snippets --methods tpe portfolio
     python bench/search_quality.py --report-only                       # tables and figure from saved runs
+    python bench/search_quality.py --out sampler_comparison --rows 500 --minutes 5 \
+        --datasets rt-snippets trec-coarse bbc-news --methods portfolio portfolio-tpe portfolio-random portfolio-qmc
 
 For each data set (shared, 1,000 training rows, max_length 64, the bundled model, 2 CPU cores)
 and each method, one search runs for the same wall time, one after the other in this command:
@@ -11,6 +13,9 @@ and each method, one search runs for the same wall time, one after the other in 
                (what the shipped space did before the portfolio)
     random     the same space, random sampling, no portfolio
     portfolio  the same space with the defaults: the portfolio, then anchored sampling (sampler: auto)
+    portfolio-tpe, portfolio-random, portfolio-qmc
+               the same portfolio, then that sampler instead of anchored sampling: the sampler comparison,
+               with the first trials (baseline and portfolio) held fixed
     warm       as portfolio, warm-started from the portfolio run of the previous data set in the list
     hf         transformers' Trainer.hyperparameter_search (Optuna TPE, median pruner) over learning rate,
                epochs, weight decay and schedule, the Trainer's defaults otherwise (needs the bench extra)
@@ -18,8 +23,8 @@ and each method, one search runs for the same wall time, one after the other in 
 Every stratsearch method keeps the space's baseline (the trainer's defaults) as its first trial.
 Recorded per run: best validation so far against wall time, and the test score of what the method
 would choose (its best finished trial) at each checkpoint — the test set never takes part in a
-choice. Runs land in bench/results/search_quality/; --report-only rebuilds the tables and the figure
-(best validation against time) from them.
+choice. Runs land in bench/results/search_quality/ (or --out NAME: bench/results/NAME/); --report-only
+rebuilds the tables and the figure (best validation against time) from them.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
-OUT = ROOT / "bench" / "results" / "search_quality"
-METHODS = ("tpe", "random", "portfolio", "warm", "hf")
+RESULTS = ROOT / "bench" / "results"
+SAMPLERS = ("tpe", "random", "qmc")
+METHODS = ("tpe", "random", "portfolio", *(f"portfolio-{s}" for s in SAMPLERS), "warm", "hf")
 
 
 def stratsearch_space(dataset: str, method: str, minutes: float, rows: int, warm_from: Path | None) -> dict:
@@ -57,15 +63,15 @@ def stratsearch_space(dataset: str, method: str, minutes: float, rows: int, warm
     if method in ("tpe", "random"):
         search |= {"sampler": method, "portfolio": "none"}
     else:
-        search |= {"sampler": "auto", "portfolio": "auto"}
+        search |= {"sampler": method.removeprefix("portfolio-") if "-" in method else "auto", "portfolio": "auto"}
     if method == "warm" and warm_from is not None:
         search["warm_start"] = [str(warm_from)]
     space["search"] = search
     return space
 
 
-def run_stratsearch(dataset: str, method: str, minutes: float, rows: int, warm_from: Path | None) -> dict:
-    folder = OUT / dataset
+def run_stratsearch(out: Path, dataset: str, method: str, minutes: float, rows: int, warm_from: Path | None) -> dict:
+    folder = out / dataset
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{method}.yaml"
     path.write_text(yaml.safe_dump(stratsearch_space(dataset, method, minutes, rows, warm_from), sort_keys=False))
@@ -96,7 +102,7 @@ def stratsearch_trials(run_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def run_hf(dataset: str, minutes: float, rows: int) -> dict:
+def run_hf(out: Path, dataset: str, minutes: float, rows: int) -> dict:
     """transformers' own search, as its docs show it, on the same rows and token ids."""
     import numpy as np
     import optuna
@@ -152,7 +158,7 @@ def run_hf(dataset: str, minutes: float, rows: int) -> dict:
         return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
 
     args = TrainingArguments(
-        output_dir=str(OUT / dataset / "hf"),
+        output_dir=str(out / dataset / "hf"),
         eval_strategy="epoch",
         save_strategy="no",
         logging_strategy="no",
@@ -226,7 +232,7 @@ def summary(results: dict[str, dict[str, dict]], minutes: float) -> None:
                 duds = sum(closer_to_trivial(t, baseline, run.get("trivial")) for t in trials)
                 beat = sum(t["validation"] > baseline["validation"] for t in trials if t is not baseline)
                 line += f", {beat} above the baseline ({baseline['validation']:.4f}), {duds} duds"
-            print(line)
+            print(line + sampler_line(trials, baseline, run.get("trivial")))
         hf = methods.get("hf")
         if hf:
             target = max((t["validation"] for t in hf["trials"] if t["validation"]), default=None)
@@ -236,6 +242,19 @@ def summary(results: dict[str, dict[str, dict]], minutes: float) -> None:
                 if method != "hf" and target is not None:
                     when = "never" if reached is None else f"{reached / 60:.1f} min"
                     print(f"  {method} reached hf's best validation {target:.4f} (hf: {hf_time / 60:.1f} min): {when}")
+
+
+def sampler_line(trials: list[dict], baseline: dict | None, trivial: float | None) -> str:
+    """After measured starts (portfolio, warm): how the sampler's own trials fared against the best start."""
+    starts = [t for t in trials if t.get("origin") != "sampler" and t["validation"] is not None]
+    drawn = [t for t in trials if t.get("origin") == "sampler"]
+    if len(starts) <= 1 or baseline is None:
+        return ""
+    best_start = max(t["validation"] for t in starts)
+    above = sum(t["validation"] is not None and t["validation"] > best_start for t in drawn)
+    duds = sum(closer_to_trivial(t, baseline, trivial) for t in drawn)
+    counts = f"{len(drawn)}, {above} above the best start ({best_start:.4f}), {duds} duds"
+    return f"\n             sampler's own trials: {counts}"
 
 
 def closer_to_trivial(trial: dict, baseline: dict, trivial: float | None) -> bool:
@@ -285,10 +304,12 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=["tpe", "portfolio", "hf"])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--out", default="search_quality", help="results folder under bench/results/")
     parser.add_argument("--report-only", action="store_true", help="summarise the saved runs, run nothing")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    saved = OUT / "results.json"
+    out = RESULTS / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "results.json"
     results: dict[str, dict[str, dict]] = json.loads(saved.read_text()) if saved.exists() else {}
     previous: Path | None = None
     for dataset in args.datasets:
@@ -296,16 +317,16 @@ def main() -> None:
             for method in args.methods:
                 print(f"{dataset}: {method} for {args.minutes} min", flush=True)
                 if method == "hf":
-                    run = run_hf(dataset, args.minutes, args.rows)
+                    run = run_hf(out, dataset, args.minutes, args.rows)
                 else:
-                    run = run_stratsearch(dataset, method, args.minutes, args.rows, previous)
+                    run = run_stratsearch(out, dataset, method, args.minutes, args.rows, previous)
                 run["trivial"] = trivial_accuracy(dataset)
                 results.setdefault(dataset, {})[method] = run
                 saved.write_text(json.dumps(results, indent=1))
-        previous = OUT / dataset / "runs" / f"{dataset}-portfolio"
+        previous = out / dataset / "runs" / f"{dataset}-portfolio"
     shown = {d: results[d] for d in args.datasets if d in results}
     summary(shown, args.minutes)
-    figure(shown, OUT / "best_validation_vs_time.png")
+    figure(shown, out / "best_validation_vs_time.png")
 
 
 if __name__ == "__main__":
