@@ -125,8 +125,6 @@ def warn(warnings: list, out: Console = console) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from collections import Counter
-
     from stratsearch.space.load import load_space
     from stratsearch.sweep.driver import run_sweep
 
@@ -142,6 +140,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume_changed=args.resume_changed,
         mlflow_uri=mlflow_uri,
     )
+    return summarize_run(spec, run_dir, Path(args.reports_dir), mlflow_uri)
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from stratsearch.space.load import Confirm, load_space
+    from stratsearch.sweep.driver import run_sweep
+
+    run_dir = RunDir(Path(args.run_dir))
+    space = Path(args.space) if args.space else run_dir.info().space_file
+    if space is None or not space.is_file():
+        raise StratsearchError(
+            f"{run_dir}: the space file that made this run is not at {space}; pass it with --space PATH"
+        )
+    spec = load_space(space)
+    if spec.name != run_dir.path.name:
+        raise StratsearchError(f"--space {space}: its name '{spec.name}' is not this run's ('{run_dir.path.name}')")
+    confirm = Confirm(
+        top_k=args.top_k or spec.confirm.top_k,
+        seeds=args.seeds or spec.confirm.seeds or Confirm().seeds,
+    )
+    run_sweep(spec, run_dir.path.parent, confirm_only=confirm)
+    return summarize_run(spec, run_dir, Path(args.reports_dir), None)
+
+
+def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str | None) -> int:
+    """After `run` or `confirm`: the trial counts, the best trial, the ensemble, and the report."""
+    from collections import Counter
+
     counts = Counter(s.status for _, s in run_dir.statuses() if s.status != "interrupted")
     trials = sum(counts.values())
     console.print(f"{trials} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
@@ -156,7 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if trials:
         from stratsearch.report.build import write_report
 
-        html, md = write_report(run_dir.path, Path(args.reports_dir) / f"{spec.name}.html")
+        html, md = write_report(run_dir.path, reports_dir / f"{spec.name}.html")
         console.print(f"report: {html}", markup=False)
         if mlflow_uri:
             from stratsearch.sweep.tracking import MlflowTracker
@@ -358,6 +384,18 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add trials to a run directory although its model, data, space or search changed",
     )
+    c = subcommand(
+        sub,
+        "confirm",
+        cmd_confirm,
+        "run or extend the confirmation over seeds of a finished run (more candidates, more seeds)",
+        "stratsearch confirm runs/quickstart --top-k 3 --seeds 5",
+    )
+    c.add_argument("run_dir", help="a run directory (runs/NAME)")
+    c.add_argument("--top-k", type=positive_int, help="searched strategies to confirm (default: the space's confirm)")
+    c.add_argument("--seeds", type=positive_int, help="fresh seeds per candidate, in all (default: the space's, or 3)")
+    c.add_argument("--space", help="the space file of the run (default: the one run.json names)")
+    c.add_argument("--reports-dir", default="reports", help="where the report is written (default: reports/)")
     rp = subcommand(
         sub,
         "report",

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 FINAL = ("finished", "pruned", "stopped", "failed")  # a trial that ended, one way or another
 SCORED = ("finished", "pruned", "stopped")  # ended with a validation value
+LINEAGE = ("confirms", "round")  # a confirmation run: the trial it trains again, and which seed round
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -127,11 +128,13 @@ class TrialRecord:
         current = dataclasses.asdict(self.status())
         write_json(self.folder / "status.json", {**current, **fields, "updated": time.time()})
 
-    def start(self, config: dict, params: dict, baseline: int | None, origin: str = "sampler") -> None:
-        """`origin`: baseline, sampler, or the portfolio member / warm start the trial runs."""
+    def start(self, config: dict, params: dict, baseline: int | None, origin: str = "sampler", **lineage: int) -> None:
+        """`origin`: baseline, sampler, confirmation, or the portfolio member / warm start the trial
+        runs; a confirmation also records its `LINEAGE`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "metrics.jsonl").unlink(missing_ok=True)
         record = {"trial": self.number, "config": config, "params": params, "baseline": baseline, "origin": origin}
+        record |= lineage
         write_json(self.folder / "config.json", {**record, "versions": versions()})
         self.set_status(status="running", epoch=0, started=time.time())
 
@@ -152,6 +155,11 @@ class TrialRecord:
 
     def config(self) -> dict:
         return json.loads((self.folder / "config.json").read_text())
+
+    def source(self) -> int:
+        """The trial whose strategy this one runs: the one it confirms on a new seed, else itself."""
+        confirms = self.config().get("confirms")
+        return self.number if confirms is None else int(confirms)
 
     def metrics(self) -> list[dict]:
         path = self.folder / "metrics.jsonl"
@@ -178,6 +186,7 @@ class RunInfo:
     sizes: dict[str, int] = field(default_factory=dict)  # examples per split
     budget: dict[str, Any] = field(default_factory=dict)
     search: dict[str, Any] = field(default_factory=dict)
+    space_file: Path | None = None  # the space.yaml that made the run, for `stratsearch confirm`
 
     @property
     def metric(self) -> str:
@@ -237,12 +246,28 @@ class RunDir:
     def ranked(self, objective: Objective, include_pruned: bool = False) -> list[TrialRecord]:
         """Trials with a validation value, best first: finished ones (and with `include_pruned`, the
         pruned and stopped ones at the best value they reached; a finished trial goes ahead of a
-        pruned one with the same value). Ties: lower trial number first."""
+        pruned one with the same value). Ties: lower trial number first.
+
+        After a confirmation over seeds, a confirmed strategy is judged by its mean: the trials of
+        each confirmed candidate (its search run and its seed runs) come first, the candidate with
+        the best mean first and its own runs best first, then every other trial by its value."""
         kept = [(record, s) for record, s in self.statuses() if s.scored and (include_pruned or s.status == "finished")]
-        kept.sort(
-            key=lambda pair: (objective.sort_key(pair[1].best_value), pair[1].status != "finished", pair[0].number)
-        )
-        return [record for record, _ in kept]
+        source = {record.number: record.source() for record, _ in kept}
+        confirmed = {s for number, s in source.items() if s != number}
+        values: dict[int, list[float]] = {}
+        for record, s in kept:
+            if source[record.number] in confirmed and s.status == "finished":
+                values.setdefault(source[record.number], []).append(s.best_value)
+
+        def key(pair: tuple[TrialRecord, TrialStatus]) -> tuple:
+            record, s = pair
+            own = (objective.sort_key(s.best_value), s.status != "finished", record.number)
+            group = values.get(source[record.number])
+            if group:
+                return (0, objective.sort_key(sum(group) / len(group)), source[record.number], *own)
+            return (1, *own)
+
+        return [record for record, _ in sorted(kept, key=key)]
 
     # run.json
     def write_info(self, spec: SpaceSpec, model_path: Path, data: Dataset) -> None:
@@ -251,6 +276,7 @@ class RunDir:
             self.path / "run.json",
             {
                 "name": spec.name,
+                "space_file": str(Path(spec.file).resolve()),
                 "task": spec.task.name,
                 "model": spec.model,
                 "model_path": str(model_path),
@@ -277,6 +303,7 @@ class RunDir:
                 **raw,
                 "task": TASKS[raw["task"]],
                 "model_path": Path(raw["model_path"]),
+                "space_file": Path(raw["space_file"]) if raw.get("space_file") else None,
                 "data": DataSpec(**raw["data"]),
                 "objective": objective,
             }
@@ -293,7 +320,7 @@ class RunDir:
             raise StratsearchError(
                 f"{self.path} holds a run of another experiment: {', '.join(changed)} changed since it started."
                 " Give the space a new `name` (or use another --runs-dir) to start afresh, or pass"
-                " --resume-changed to add trials to this run anyway (budget, resources and ensemble may"
+                " --resume-changed to add trials to this run anyway (budget, resources, ensemble and confirm may"
                 " change freely)"
             )
         if not recorded or changed:
@@ -349,6 +376,7 @@ class RunDir:
                 "status": status.status or None,
                 "baseline": config.get("baseline"),
                 "origin": config.get("origin"),
+                **{k: config.get(k) for k in LINEAGE},
                 f"best_{metric}": status.best_value,
                 "best_epoch": status.best_epoch,
                 "epochs_run": status.epoch,

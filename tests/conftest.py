@@ -132,6 +132,8 @@ def make_config(tmp_path: Path, tiny_model_dir: Path):
             "task": task,
             "data": data,
             "space": {"epochs": 2, "batch_size": 8, "optimizer": {"adamw": {"lr": 1e-3}}, **(space or {})},
+            # The confirmation over seeds triples a sweep's trials: off unless a test is about it.
+            "confirm": {"seeds": 0},
             **top,
         }
         path = tmp_path / "config.yaml"

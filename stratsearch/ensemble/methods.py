@@ -149,12 +149,38 @@ def soup_method(pool: Pool) -> Blend:
 # --- the run-level step ----------------------------------------------------------------------------
 
 
+def pool_records(run_dir: RunDir, objective: Objective, top_k: int) -> list[TrialRecord]:
+    """The trials an ensemble draws on, best first: the top k of the run's ranking, and every run
+    of a confirmed winner (its seed runs make a seed ensemble of the winning strategy)."""
+    ranked = run_dir.ranked(objective)
+    winner = ranked[0].source() if ranked else None
+    return [r for i, r in enumerate(ranked) if i < top_k or r.source() == winner]
+
+
+def roles(records: list[TrialRecord]) -> dict[str, str]:
+    """What each ensemble member is, where a confirmation makes it more than "a trial"."""
+    sources = {r.source() for r in records if r.source() != r.number}
+    out = {}
+    for r in records:
+        if r.number in sources:
+            role = "search run, confirmed"
+        elif r.source() != r.number:
+            role = f"trial {r.source()} on seed +{r.config().get('round')}"
+        else:
+            continue
+        out[str(r.number)] = f"winner: {role}" if r.source() == records[0].source() else role
+    return out
+
+
 def keep_top_models(run_dir: RunDir, objective: Objective, top_k: int) -> None:
-    """Delete the saved models of finished trials outside the top k (trials save theirs while in it)."""
+    """Delete the saved models of finished trials outside the ensemble's pool (trials save theirs
+    while in the top k, confirmation runs always)."""
     from stratsearch.train.artifacts import remove_model
 
-    for record in run_dir.ranked(objective)[top_k:]:
-        remove_model(record.folder)
+    kept = {r.number for r in pool_records(run_dir, objective, top_k)}
+    for record in run_dir.ranked(objective):
+        if record.number not in kept:
+            remove_model(record.folder)
 
 
 def load_members(records: list[TrialRecord]) -> list[Member]:
@@ -230,7 +256,9 @@ def build_ensemble(pool: Pool, method: str) -> tuple[list[dict[str, Any]], dict[
     return rows, recipe, chosen
 
 
-def write_ensemble(run_dir: RunDir, pool: Pool, method: str, top_k: int) -> dict[str, Any]:
+def write_ensemble(
+    run_dir: RunDir, pool: Pool, method: str, top_k: int, member_roles: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Build the ensemble of `pool` and write the `ensemble/` folder; returns what ensemble.json holds."""
     import pandas as pd
 
@@ -244,6 +272,7 @@ def write_ensemble(run_dir: RunDir, pool: Pool, method: str, top_k: int) -> dict
         "top_k": top_k,
         "requested": method,
         "members": [m.trial for m in pool.members],
+        "roles": member_roles or {},
         **recipe,
         "table": rows,
     }
@@ -268,13 +297,12 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
     from stratsearch.train.artifacts import has_model
     from stratsearch.train.trainer import pick_device, predict
 
-    ranked = run_dir.ranked(objective)
-    records = ranked[:top_k]
+    records = pool_records(run_dir, objective, top_k)
     if not records:
         raise StratsearchError(f"{run_dir}: no finished trial to ensemble")
     missing = [r.number for r in records if not has_model(r.folder)]
     if missing:
-        kept = sum(has_model(r.folder) for r in ranked)
+        kept = sum(has_model(r.folder) for r in run_dir.ranked(objective))
         raise StratsearchError(
             f"--top-k {top_k}: trial(s) {missing} have no saved model; the sweep keeps the models of its"
             f" top {kept} trials (ensemble.top_k in the space), so use --top-k {kept} or less"
@@ -292,4 +320,4 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
         return validation, predict(model, data.test, data, batch_size, device) if data.test else None
 
     pool = Pool(load_members(records), score, objective, evaluate)
-    return write_ensemble(run_dir, pool, method, top_k)
+    return write_ensemble(run_dir, pool, method, top_k, roles(records))

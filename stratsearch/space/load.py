@@ -64,6 +64,13 @@ class Ensemble(Strict):
     method: str = "greedy"
 
 
+class Confirm(Strict):
+    """The confirmation over seeds at the end of `run` (sweep/confirm.py)."""
+
+    top_k: int = Field(3, ge=1, description="how many of the best distinct searched strategies (and the baseline)")
+    seeds: int = Field(3, ge=0, description="fresh seeds each; 0 turns the confirmation off")
+
+
 class Tracking(Strict):
     mlflow: str | None = Field(None, description="an MLflow tracking URI, or a path for a local SQLite store")
 
@@ -74,6 +81,7 @@ SECTION_MODELS = {
     "search": Search,
     "ensemble": Ensemble,
     "tracking": Tracking,
+    "confirm": Confirm,
 }
 
 
@@ -94,6 +102,7 @@ class SpaceSpec:
     tracking: Tracking
     space: Space
     secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
+    confirm: Confirm = field(default_factory=Confirm)
     baselines: list[TrialConfig] = field(default_factory=list)
     base_dir: Path = Path(".")
     model_dir: Path | None = None
@@ -116,7 +125,7 @@ class SpaceSpec:
 
     def fingerprint(self) -> dict[str, str]:
         """A hash of each part that defines the experiment: model, task, objective, each data file's
-        content, the data settings, the space and the search. Budget, resources and ensemble are not
+        content, the data settings, the space and the search. Budget, resources, ensemble and confirm are not
         part: extending a finished run's budget is the same experiment."""
         from stratsearch.train.model_dir import WEIGHT_FILES
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stratsearch.confirm.plan import CONFIRMATION, plan_confirmation
 from stratsearch.errors import StratsearchError
-from stratsearch.rundir import FINAL, RunDir
-from stratsearch.space.load import SpaceSpec, parse_time
+from stratsearch.rundir import FINAL, RunDir, TrialRecord
+from stratsearch.space.load import Confirm, SpaceSpec, parse_time
+from stratsearch.space.starts import Starts
+from stratsearch.sweep.confirm import Reserve, run_confirmation
 from stratsearch.sweep.duds import trivial_scores
 from stratsearch.sweep.resources import PerTrial, check_cluster
 from stratsearch.sweep.search import OBJECTIVE, PRUNERS, SAMPLERS, DefineByRun, sampler_name
@@ -51,82 +55,72 @@ def run_sweep(
     node_ip_address: str | None = None,
     resume_changed: bool = False,
     mlflow_uri: str | None = None,
+    confirm_only: Confirm | None = None,
 ) -> RunDir:
-    """Run (or resume) the sweep of a space; returns its run directory."""
+    """Run (or resume) the sweep of a space, then its confirmation over seeds; returns its run
+    directory. `confirm_only`: run or extend the confirmation of the run with these settings, and
+    no search trial (`stratsearch confirm`)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our own progress display replaces Tune's
     import ray
     from rich.console import Console
 
     from stratsearch.prepare import model_and_data
-    from stratsearch.sweep.progress import SweepProgress
     from stratsearch.train.prefix_cache import usage as prefix_usage
 
     console = Console(stderr=True, soft_wrap=True)
     run_dir = RunDir((runs_dir / spec.name).resolve())
-    metric = spec.objective.metric
+    confirm = confirm_only or spec.confirm
+    if spec.secondary and confirm.seeds:
+        console.print("confirmation over seeds: off for a sweep of several objectives", markup=False)
+        confirm = confirm.model_copy(update={"seeds": 0})
     with run_dir.lock():
         run_dir.check_fingerprint(spec.fingerprint(), resume_changed)
         (run_dir.path / "space.yaml").write_text(Path(spec.file).read_text())
         study, starts = open_study(spec, run_dir)
         restarted = reconcile(study, run_dir)
-        ended = Counter(s.status for _, s in run_dir.statuses() if s.status in FINAL)
+        ended = Counter(s.status for r, s in run_dir.statuses() if s.status in FINAL and not is_confirmation(r))
         done = sum(ended.values())
-        remaining = spec.budget.trials - done
         budget_s = parse_time(spec.budget.time)
-        time_left = None if budget_s is None else budget_s - run_dir.elapsed()
+        deadline = None if budget_s is None else time.time() + budget_s - run_dir.elapsed()
         if restarted or done:
             console.print(f"resuming {run_dir}: {done} trial(s) kept, {restarted} restarted", markup=False)
-        if remaining <= 0 or (time_left is not None and time_left <= 0):
+        searching = confirm_only is None and done < spec.budget.trials and not out_of_time(deadline, None)
+        if not (searching or confirmation_owed(run_dir, spec, confirm, deadline)):
             console.print("budget already spent: nothing to run", markup=False)
-            run_dir.write_results(metric)
+            run_dir.write_results(spec.objective.metric)
             if not run_dir.has_ensemble():  # the last run stopped before it
                 finish_ensemble(spec, run_dir, model_and_data(spec)[1], console)
             return run_dir
-
         model_path, data = model_and_data(spec)
         run_dir.write_info(spec, model_path, data)
-        console.print(prefix_usage(), markup=False)
         start_ray(address, node_ip_address)
-        try:
-            want, at_once = check_cluster(spec.resources)
-        except StratsearchError:
-            if not address:
-                ray.shutdown()
-            raise
-        console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
-        if starts is not None:  # a new study: say what runs before the sampler
-            console.print(
-                f"sampler: {sampler_name(spec)}; first: {len(spec.baselines)} baseline(s),"
-                f" {len(starts.trials)} portfolio/warm-start trial(s)",
-                markup=False,
-            )
-            for note in starts.notes:
-                console.print(f"  {note}", markup=False)
-        context = SweepContext(
-            data=data,
-            model_path=model_path,
-            run_dir=run_dir,
-            objective=spec.objective,
-            secondary=[o.metric for o in spec.secondary],
-            keep_top=spec.ensemble.top_k,
-            trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
-        )
-        tracker = None
-        if mlflow_uri:
-            from stratsearch.sweep.tracking import MlflowTracker
-
-            tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
-        progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended, tracker)
-        tuner = make_tuner(spec, context, progress, remaining, time_left, want)
         started = time.time()
         try:
-            with progress:
-                tuner.fit()
-            settle_in_flight(run_dir, stopped_by_budget=time_left is not None)
-            reconcile(study, run_dir)
+            want, at_once = check_cluster(spec.resources)
+            context = SweepContext(
+                data=data,
+                model_path=model_path,
+                run_dir=run_dir,
+                objective=spec.objective,
+                secondary=[o.metric for o in spec.secondary],
+                keep_top=spec.ensemble.top_k,
+                trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
+            )
+            reserve = None
+            if deadline is not None and confirm.seeds:
+                reserve = Reserve(run_dir, spec.objective, confirm, at_once, deadline)
+            console.print(prefix_usage(), markup=False)
+            console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
+            if searching and not out_of_time(deadline, reserve):
+                search(spec, context, study, starts, want, ended, reserve, deadline, quiet, console, mlflow_uri)
+            elif confirm_only is None:
+                console.print("search budget spent (the time left is the confirmation's reserve)", markup=False)
+            if confirm.seeds:
+                tuner = partial(make_tuner, spec, want, "confirm")
+                run_confirmation(run_dir, study, context, confirm, tuner, console, deadline)
         finally:
             run_dir.add_elapsed(time.time() - started)
-            run_dir.write_results(metric)
+            run_dir.write_results(spec.objective.metric)
             console.print(prefix_usage(), markup=False)
             if not address:
                 ray.shutdown()
@@ -134,13 +128,57 @@ def run_sweep(
     return run_dir
 
 
-def make_tuner(
-    spec: SpaceSpec, context: SweepContext, progress: Any, samples: int, time_left: float | None, want: PerTrial
-) -> Any:
-    """Ray Tune running `samples` more trials: Optuna's sampler proposes, the pruner stops early."""
-    from ray import tune
+def is_confirmation(record: TrialRecord) -> bool:
+    return record.config().get("origin") == CONFIRMATION
+
+
+def confirmation_owed(run_dir: RunDir, spec: SpaceSpec, confirm: Confirm, deadline: float | None) -> bool:
+    """Whether a confirmation has seed runs to do (and time to do them) once the search is over."""
+    if not confirm.seeds or out_of_time(deadline, None):
+        return False
+    confirmation = plan_confirmation(run_dir, spec.objective, confirm.top_k, confirm.seeds)
+    return confirmation is not None and bool(confirmation.owed())
+
+
+def out_of_time(deadline: float | None, reserve: Reserve | None) -> bool:
+    """Whether the search phase has no time left (what is left being the confirmation's reserve)."""
+    return deadline is not None and (time.time() >= deadline or (reserve is not None and reserve.stop_all()))
+
+
+def search(
+    spec: SpaceSpec,
+    context: SweepContext,
+    study: Any,
+    starts: Starts | None,
+    want: PerTrial,
+    ended: Counter,
+    reserve: Reserve | None,
+    deadline: float | None,
+    quiet: bool,
+    console: Any,
+    mlflow_uri: str | None,
+) -> None:
+    """The search phase: the trials the budget still owes, sampled by Optuna, pruned by the scheduler."""
     from ray.tune.search.optuna import OptunaSearch
 
+    from stratsearch.sweep.progress import SweepProgress
+
+    run_dir = context.run_dir
+    if starts is not None:  # a new study: say what runs before the sampler
+        console.print(
+            f"sampler: {sampler_name(spec)}; first: {len(spec.baselines)} baseline(s),"
+            f" {len(starts.trials)} portfolio/warm-start trial(s)",
+            markup=False,
+        )
+        for note in starts.notes:
+            console.print(f"  {note}", markup=False)
+    tracker = None
+    if mlflow_uri:
+        from stratsearch.sweep.tracking import MlflowTracker
+
+        tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
+    time_left = None if deadline is None else deadline - time.time()
+    progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended, tracker)
     multi = bool(spec.secondary)
     searcher = OptunaSearch(
         space=DefineByRun(spec.space, [b.to_dict() for b in spec.baselines]),
@@ -148,25 +186,51 @@ def make_tuner(
         mode=[o.mode for o in [spec.objective, *spec.secondary]] if multi else spec.objective.mode,
         sampler=SAMPLERS[spec.search.sampler].build(spec),
         study_name=spec.name,
-        storage=optuna_storage(context.run_dir),
+        storage=optuna_storage(run_dir),
     )
+    scheduler = PRUNERS[spec.search.pruner].build(spec.search, spec.objective.mode, spec.max_epochs())
+    samples = spec.budget.trials - sum(ended.values())
+    tuner = make_tuner(spec, want, "tune", context, searcher, samples, progress, scheduler, time_left, reserve)
+    with progress:
+        tuner.fit()
+    settle_in_flight(run_dir, stopped_by_budget=deadline is not None)
+    reconcile(study, run_dir)
+
+
+def make_tuner(
+    spec: SpaceSpec,
+    want: PerTrial,
+    name: str,
+    context: SweepContext,
+    search_alg: Any,
+    samples: int,
+    progress: Any,
+    scheduler: Any = None,
+    time_left: float | None = None,
+    stop: Any = None,
+) -> Any:
+    """Ray Tune running `samples` trials of the common trainer, proposed by `search_alg` (Optuna's
+    sampler in the search; the fixed seed runs of a confirmation), stopped early by `scheduler`."""
+    from ray import tune
+
     resources = {"cpu": want.cpus, "gpu": want.gpus}
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(run_trial, context=context), resources),
         tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            scheduler=PRUNERS[spec.search.pruner].build(spec.search, spec.objective.mode, spec.max_epochs()),
+            search_alg=search_alg,
+            scheduler=scheduler,
             num_samples=samples,
             max_concurrent_trials=spec.resources.max_concurrent,
             time_budget_s=time_left,
             reuse_actors=True,  # a fresh worker per trial re-imports torch and transformers
         ),
         run_config=tune.RunConfig(
-            name="tune",
+            name=name,
             storage_path=str(context.run_dir),
             verbose=0,
             callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=0),
+            stop=stop,
         ),
     )
 

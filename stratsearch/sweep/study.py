@@ -42,8 +42,9 @@ def reconcile(study: Any, run_dir: RunDir) -> int:
     """After a crash: settle trials the study still thinks are running, from their folders.
 
     A trial whose folder says it ended is told to the study as such; any other is marked
-    interrupted and enqueued again with the same parameters, to restart. Returns the number of
-    trials restarted.
+    interrupted and enqueued again with the same parameters, to restart (a confirmation run is
+    not: its confirmation owes it again, under a new number). Returns the number of trials
+    restarted.
     """
     from optuna.trial import TrialState
 
@@ -60,7 +61,8 @@ def reconcile(study: Any, run_dir: RunDir) -> int:
             continue
         if record.folder.exists():
             record.set_status(status="interrupted")
-        study.enqueue_trial(t.params, user_attrs=t.user_attrs)
+        if "confirms" not in t.user_attrs:
+            study.enqueue_trial(t.params, user_attrs=t.user_attrs)
         restarted += 1
     return restarted
 

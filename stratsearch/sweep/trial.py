@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stratsearch.objective import Objective
-from stratsearch.rundir import RunDir
+from stratsearch.rundir import LINEAGE, RunDir
 from stratsearch.sweep.duds import NotLearning, not_learning
 from stratsearch.sweep.search import OBJECTIVE
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from stratsearch.train.data import Dataset
     from stratsearch.train.trainer import EpochMetrics, TrainResult
 
-CONTROL_KEYS = ("trial_config", "optuna_number", "baseline", "origin")  # the rest of a Tune config is Optuna's params
+CONTROL_KEYS = ("trial_config", "optuna_number", "baseline", "origin", *LINEAGE)  # the rest: Optuna's params
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class SweepContext:
     secondary: list[str]  # further objectives of a multi-objective sweep
     keep_top: int  # a finished trial in the top k so far saves its model
     trivial: dict[str, float] | None = None  # the trivial predictor's validation scores; None: no dud rule
+    save_every_model: bool = False  # confirmation runs keep theirs: the winner's seeds are ensemble members
 
 
 def run_trial(config: dict, *, context: SweepContext) -> None:
@@ -60,13 +61,15 @@ class TrialRunner:
 
         ctx = self.context
         params = {k: v for k, v in self.config.items() if k not in CONTROL_KEYS}
+        lineage = {k: self.config[k] for k in LINEAGE if k in self.config}
+        start = (params, self.config["baseline"], self.config["origin"])
         try:
             trial = trial_from_space(self.config["trial_config"], ctx.data.task).for_model(ctx.model_path)
         except Exception as err:
-            self.record.start(self.config["trial_config"], params, self.config["baseline"], self.config["origin"])
+            self.record.start(self.config["trial_config"], *start, **lineage)
             self.failed(err)
             raise
-        self.record.start(trial.to_dict(), params, self.config["baseline"], self.config["origin"])
+        self.record.start(trial.to_dict(), *start, **lineage)
         self.epochs = trial.scalars.epochs
         try:
             torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
@@ -125,7 +128,7 @@ class TrialRunner:
         if result.test_predictions is not None:
             save_predictions(self.record.predictions_path("test"), result.test_predictions)
         best_value = float(result.best.validation[ctx.objective.metric])
-        if self.in_top(best_value):
+        if ctx.save_every_model or self.in_top(best_value):
             manifest = {
                 "task": ctx.data.task.name,
                 "labels": ctx.data.label_names,
