@@ -171,18 +171,17 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
     counts = Counter(s.status for _, s in run_dir.statuses() if s.status != "interrupted")
     trials = sum(counts.values())
     console.print(f"{trials} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    ranked = run_dir.ranked(spec.objective, include_pruned=True)
-    if ranked:
-        best = ranked[0]
-        value = best.status().best_value
-        console.print(f"best: trial {best.number} with validation {spec.objective.metric} {value:.4f}", markup=False)
     console.print(f"results: {run_dir.results_csv}; Optuna study: {run_dir.study_path}", markup=False)
     if run_dir.has_ensemble():
         print_ensemble(run_dir.read_ensemble())
     if trials:
-        from stratsearch.report.build import write_report
+        from stratsearch.report.build import report_document, write
+        from stratsearch.report.view import load_run
 
-        html, md = write_report(run_dir.path, reports_dir / f"{spec.name}.html")
+        document = report_document(load_run(run_dir.path))
+        html, md = write(document, reports_dir / f"{spec.name}.html")
+        for paragraph in document.sections[0].blocks:  # the verdict
+            console.print(Text("verdict: ", style="bold") + Text(paragraph.text))
         console.print(f"report: {html}", markup=False)
         if mlflow_uri:
             from stratsearch.sweep.tracking import MlflowTracker

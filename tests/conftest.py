@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+import yaml
 
 import stratsearch  # noqa: F401 - sets HF_HUB_OFFLINE before any Hugging Face import
 
@@ -137,9 +138,36 @@ def make_config(tmp_path: Path, tiny_model_dir: Path):
             **top,
         }
         path = tmp_path / "config.yaml"
-        import yaml
-
         path.write_text(yaml.safe_dump(config))
         return path
 
     return make
+
+
+@pytest.fixture
+def no_ray_left_behind():
+    """For the modules that start Ray in-process (`pytestmark`): shut it down after each test."""
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def sweep_space(make_config, tmp_path: Path, trials: int, **search) -> Path:
+    config = yaml.safe_load(make_config(n_train=48).read_text())
+    config.update(
+        name="tiny-sweep",
+        budget={"trials": trials, "max_epochs": 2},
+        resources={"cpus_per_trial": 1},
+        search={"sampler": "random", "pruner": "asha", "seed": 0, **search},
+        space={
+            "epochs": 2,
+            "batch_size": 8,
+            "freeze_depth": {"int": [0, 3]},
+            "optimizer": {"adamw": {"lr": {"loguniform": [1e-4, 1e-2]}}},
+        },
+    )
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

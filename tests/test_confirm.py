@@ -4,16 +4,31 @@ Optuna in SQLite, a tiny random BERT) that confirm, resume after SIGKILL and ext
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import optuna
+import pandas as pd
 import pytest
+import yaml
 
+from stratsearch.cli import main
 from stratsearch.confirm.plan import CONFIRMATION, load_confirmation, pick_candidates, plan_confirmation
 from stratsearch.confirm.stats import holm, interval, one_sided_worse, paired, race
 from stratsearch.ensemble.methods import pool_records, roles
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
+from stratsearch.space.load import Confirm
+from stratsearch.sweep.confirm import Reserve, reserve_seconds
+from tests.conftest import run_args, sweep_space
+
+pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
 
 ACCURACY = Objective(metric="accuracy", mode="max")
 
@@ -119,3 +134,129 @@ def test_racing_replayed_from_the_folders_and_the_winner_by_its_mean(tmp_path: P
     assert [r.number for r in pool] == [9, 2, 5]  # the top 2 and every run of the winner
     assert roles(pool) == {"9": "winner: trial 2 on seed +2", "2": "winner: search run, confirmed",
                            "5": "winner: trial 2 on seed +1"}  # fmt: skip
+
+
+# --- the time reserve ------------------------------------------------------------------------------
+
+
+def test_the_search_leaves_the_confirmation_its_measured_time(tmp_path: Path) -> None:
+    run_dir = RunDir(tmp_path / "run")
+    trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
+    trial(run_dir, 1, 0.80, {"seed": 0, "lr": 2})
+    trial(run_dir, 2, 0.75, {"seed": 0, "lr": 3})
+    for number, wall in ((0, 10.0), (1, 20.0), (2, 90.0)):
+        run_dir.trial(number).set_status(wall_s=wall)
+    confirm = Confirm(top_k=1, seeds=3)  # candidates: trial 1 and the baseline, 15 s a run on average
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=1) == pytest.approx(3 * 15.0 * 2)
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=2) == pytest.approx(3 * 15.0)
+    now = time.time()
+    assert Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 80).stop_all()  # 90 s needed, 80 left
+    assert not Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 120).stop_all()
+    assert reserve_seconds(RunDir(tmp_path / "empty"), ACCURACY, confirm, 1) is None  # nothing measured yet
+
+
+# --- real sweeps ----------------------------------------------------------------------------------
+
+
+def confirming_space(make_config, tmp_path: Path, trials: int, confirm: dict, **budget: object) -> Path:
+    path = sweep_space(make_config, tmp_path, trials=trials, baseline=[{}])
+    config = yaml.safe_load(path.read_text())
+    config["confirm"] = confirm
+    config["budget"] |= budget
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def confirmation_runs(run_dir: Path) -> list[tuple[int, int, str]]:
+    """(source, round, status) of every confirmation run the folders hold."""
+    out = []
+    for record, status in RunDir(run_dir).statuses():
+        config = record.config()
+        if config.get("origin") == CONFIRMATION:
+            out.append((config["confirms"], config["round"], status.status))
+    return sorted(out)
+
+
+def test_run_confirms_the_top_candidates_and_reports_the_verdict(make_config, tmp_path: Path) -> None:
+    path = confirming_space(make_config, tmp_path, trials=4, confirm={"top_k": 1, "seeds": 2})
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
+    run_dir = tmp_path / "runs" / "tiny-sweep"
+    confirmation = load_confirmation(RunDir(run_dir), ACCURACY)
+    assert confirmation is not None and confirmation.baseline == 0
+    assert len(confirmation.candidates) == 2  # the best searched strategy and the baseline
+    runs = confirmation_runs(run_dir)
+    assert [(s, r) for s, r, _ in runs] == sorted((c.source, r) for c in confirmation.candidates for r in (1, 2))
+    assert {status for *_, status in runs} == {"finished"}
+    # the seed runs train the source's configuration with seed + round
+    for record in RunDir(run_dir).trials():
+        config = record.config()
+        if config.get("origin") == CONFIRMATION:
+            source = RunDir(run_dir).trial(config["confirms"]).config()["config"]
+            assert config["config"] == {**source, "seed": source["seed"] + config["round"]}
+    # the study numbered them and knows their values, with no sampled parameters
+    study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert len(study.trials) == 4 + len(runs)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE and not t.params for t in study.trials[4:])
+    results = pd.read_csv(run_dir / "results.csv")
+    assert results["confirms"].notna().sum() == len(runs)
+    # the ensemble draws on the winner's seed runs and says which is which
+    ensemble = json.loads((run_dir / "ensemble" / "ensemble.json").read_text())
+    winner = confirmation.winner()
+    assert winner is not None
+    assert {int(t) for t in ensemble["roles"]} >= {winner.source} | {run.trial for run in winner.runs.values()}
+    html = (tmp_path / "reports" / "tiny-sweep.html").read_text()
+    assert html.index("Verdict") < html.index("Summary") < html.index("Confirmation over seeds")
+    assert "winner" in html
+
+
+def test_sigkill_in_the_confirmation_resumes_without_running_a_seed_twice(make_config, tmp_path: Path) -> None:
+    path = confirming_space(make_config, tmp_path, trials=3, confirm={"top_k": 2, "seeds": 2})
+    run_dir = tmp_path / "runs" / "tiny-sweep"
+    command = [sys.executable, "-m", "stratsearch", *run_args(path, tmp_path, "--quiet")]
+    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not any(s == "finished" for *_, s in confirmation_runs(run_dir)):
+        time.sleep(0.3)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver's process group: Ray's workers go with it
+    driver.wait()
+    before = {(s, r): status for s, r, status in confirmation_runs(run_dir) if status == "finished"}
+    assert before, "the kill must land inside the confirmation"
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    runs = confirmation_runs(run_dir)
+    finished = [(s, r) for s, r, status in runs if status == "finished"]
+    assert len(finished) == len(set(finished)), "a seed ran twice"
+    assert set(before) <= set(finished)
+    confirmation = load_confirmation(RunDir(run_dir), ACCURACY)
+    assert confirmation is not None and not confirmation.owed()
+    assert set(finished) == {(c.source, r) for c in confirmation.candidates for r in (1, 2)}
+
+
+def test_confirm_command_on_a_finished_run_then_extends_it(make_config, tmp_path: Path, capsys) -> None:
+    path = confirming_space(make_config, tmp_path, trials=3, confirm={"seeds": 0})
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
+    run_dir = tmp_path / "runs" / "tiny-sweep"
+    assert not confirmation_runs(run_dir) and not (run_dir / "confirm.json").exists()
+    reports = ["--reports-dir", str(tmp_path / "reports")]
+    assert main(["confirm", str(run_dir), "--top-k", "1", "--seeds", "1", *reports]) == 0
+    first = confirmation_runs(run_dir)
+    assert [r for _, r, _ in first] == [1, 1]  # the best searched strategy and the baseline, one seed each
+    assert main(["confirm", str(run_dir), "--seeds", "2", *reports]) == 0
+    second = confirmation_runs(run_dir)
+    assert second[: len(first)] == first or set(first) <= set(second)
+    assert sorted(r for _, r, _ in second) == [1, 1, 2, 2]  # only the new round ran
+    assert "Verdict" in (tmp_path / "reports" / "tiny-sweep.html").read_text()
+    capsys.readouterr()
+    assert main(["confirm", str(tmp_path / "nowhere")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_a_time_budget_keeps_time_for_the_confirmation(make_config, tmp_path: Path) -> None:
+    path = confirming_space(make_config, tmp_path, trials=200, confirm={"top_k": 1, "seeds": 1}, time=45)
+    assert main(run_args(path, tmp_path, "--quiet")) == 0
+    run_dir = tmp_path / "runs" / "tiny-sweep"
+    searched = [r for r in RunDir(run_dir).trials() if r.config().get("origin") != CONFIRMATION]
+    assert len(searched) < 200  # the time ended the search…
+    assert {s for *_, s in confirmation_runs(run_dir)} == {"finished"}  # …with time left for the confirmation
+    assert len(confirmation_runs(run_dir)) == 2

@@ -17,14 +17,7 @@ from stratsearch.rundir import RunDir
 from stratsearch.train.artifacts import has_model, load_predictions
 from tests.conftest import run_args, write_jsonl
 
-
-@pytest.fixture(autouse=True)
-def no_ray_left_behind():
-    yield
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
+pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
 
 
 def run_sweep(make_config, tmp_path: Path, task: str, trials: int, top_k: int) -> Path:

@@ -160,13 +160,7 @@ def test_the_dud_rule_stops_only_a_trial_at_the_trivial_score_whose_loss_is_flat
     assert not_learning(EpochMetrics(1, 1.0, {"rmse": 1.20}, 1.0, steps=40), {"rmse": 1.51}, rmse) is None
 
 
-@pytest.fixture(autouse=True)
-def no_ray_left_behind():
-    yield
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
+pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
 
 
 def sweep_file(make_config, tmp_path: Path, name: str, trials: int, **search) -> Path:

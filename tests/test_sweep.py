@@ -18,35 +18,9 @@ import yaml
 
 from stratsearch.cli import main
 from stratsearch.rundir import RunDir
-from tests.conftest import run_args
+from tests.conftest import run_args, sweep_space
 
-
-@pytest.fixture(autouse=True)
-def no_ray_left_behind():
-    yield
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-
-
-def sweep_space(make_config, tmp_path: Path, trials: int, **search) -> Path:
-    config = yaml.safe_load(make_config(n_train=48).read_text())
-    config.update(
-        name="tiny-sweep",
-        budget={"trials": trials, "max_epochs": 2},
-        resources={"cpus_per_trial": 1},
-        search={"sampler": "random", "pruner": "asha", "seed": 0, **search},
-        space={
-            "epochs": 2,
-            "batch_size": 8,
-            "freeze_depth": {"int": [0, 3]},
-            "optimizer": {"adamw": {"lr": {"loguniform": [1e-4, 1e-2]}}},
-        },
-    )
-    path = tmp_path / "space.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
 
 
 def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> None:

@@ -119,12 +119,13 @@ def search_trials(run_dir: RunDir) -> list[int]:
 
 def pick_candidates(run_dir: RunDir, objective: Objective, top_k: int, already: list[int]) -> list[int]:
     """`already` kept in its order, then the best distinct search configurations up to `top_k`
-    of them, then the first baseline if it is not among them."""
+    of them, then the first baseline if it is not among them (even pruned: it is the reference)."""
     finished = set(search_trials(run_dir))
     ranked = [r for r in run_dir.ranked(objective) if r.number in finished]
     picked = list(already)
     seen = {comparable(run_dir.trial(n).config()["config"]) for n in picked}
-    baseline = next((r.number for r in ranked if r.config().get("baseline") == 0), None)
+    scored = [r for r in run_dir.ranked(objective, include_pruned=True) if r.config().get("confirms") is None]
+    baseline = next((r.number for r in scored if r.config().get("baseline") == 0), None)
     searched = [n for n in picked if n != baseline]
     for record in ranked:
         key = comparable(record.config()["config"])

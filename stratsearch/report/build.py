@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stratsearch.report.confirmation import confirmation_blocks, verdict
 from stratsearch.report.describe import describe
 from stratsearch.report.document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
 from stratsearch.report.findings import Finding, findings, pruning_findings
@@ -32,10 +33,13 @@ def facts(view: RunView) -> list[tuple[str, str]]:
     """The summary, as (what, value) pairs."""
     info, metric = view.info, view.metric
     statuses = ("finished", "pruned", "stopped", "stopped: not learning", "failed")
-    counts = {s: sum(t.shown_status == s for t in view.trials) for s in statuses}
+    searched = view.searched()
+    counts = {s: sum(t.shown_status == s for t in searched) for s in statuses}
     sizes = ", ".join(f"{n:,} {split}" for split, n in info.sizes.items())
     budget = info.budget
-    used = f"{len(view.trials)} of {budget.get('trials', '?')} trials"
+    used = f"{len(searched)} of {budget.get('trials', '?')} search trials"
+    if len(searched) < len(view.trials):
+        used += f" and {len(view.trials) - len(searched)} confirmation runs"
     if view.elapsed_s is not None:
         used += f", {minutes(view.elapsed_s)}" + (f" of {budget['time']}" if budget.get("time") else "")
     rows = [
@@ -66,7 +70,7 @@ def facts(view: RunView) -> list[tuple[str, str]]:
     outcome = view.ensemble_outcome()
     if outcome:
         figures = f"{outcome.split} {fmt(outcome.value)}, {outcome.gain:+.4f} vs the best single"
-        rows.append(("ensemble", f"{outcome.method} of the top {outcome.members}: {figures}"))
+        rows.append(("ensemble", f"{outcome.method} over {outcome.members} models: {figures}"))
     return rows
 
 
@@ -136,11 +140,33 @@ def mattered(view: RunView, importance: Importance) -> list:
     return blocks
 
 
+def findings_blocks(view: RunView, importance: Importance) -> list:
+    """The significant findings as sentences; every comparison within noise in one compact table."""
+    items = findings(view, importance.values, with_best=False)
+    said = [f for f in items if f.significant]
+    noise = [f.row for f in items if not f.significant and f.row]
+    blocks: list = [bullets(said)] if said else [Paragraph("No searched dimension made a significant difference.")]
+    if noise:
+        blocks += [
+            Paragraph(
+                "Within noise (Welch's t-test, p ≥ 0.05 after Bonferroni; each trial is one configuration on"
+                " one seed, so a small difference here can be the seed's):"
+            ),
+            Table(["dimension", "values compared", "difference", "p", "trials"], noise, numeric={2, 3}),
+        ]
+    return blocks
+
+
 def report_document(view: RunView) -> Document:
     importance = param_importance(view)
     sections = [
+        Section("Verdict", [Paragraph(line) for line in verdict(view)]),
         Section("Summary", [Table(["", ""], [[k, v] for k, v in facts(view)])]),
-        Section("Findings", [bullets(findings(view, importance.values))]),
+    ]
+    if view.confirmation is not None:
+        sections.append(Section("Confirmation over seeds", confirmation_blocks(view)))
+    sections += [
+        Section("Findings", findings_blocks(view, importance)),
         Section("Leaderboard", [leaderboard(view)]),
         Section("What mattered", mattered(view, importance)),
     ]
@@ -155,7 +181,11 @@ def report_document(view: RunView) -> Document:
             )
         )
     if view.ensemble:
-        sections.append(Section("Ensemble", [ensemble_table(view)]))
+        blocks: list = [ensemble_table(view)]
+        if view.ensemble.get("roles"):
+            said = "; ".join(f"{t}: {role}" for t, role in view.ensemble["roles"].items())
+            blocks.append(Paragraph(f"Members from the confirmation over seeds — {said}."))
+        sections.append(Section("Ensemble", blocks))
     failed = [t for t in view.trials if t.status == "failed"]
     if failed:
         sections.append(

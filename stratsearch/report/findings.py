@@ -26,6 +26,10 @@ UNIT_METRICS = {"accuracy", "macro_f1", "f1", "precision", "recall", "pearson", 
 class Finding:
     text: str
     evidence: str  # the trials it rests on
+    # A comparison of two groups of trials also gives its figures as a table row (dimension, values
+    # compared, difference, p, trials), and whether the difference is significant.
+    row: list[str] | None = None
+    significant: bool = True
 
 
 def amount(view: RunView, diff: float) -> str:
@@ -72,12 +76,14 @@ def compare(view: RunView, name: str, a: Group, b: Group, tries: int) -> Finding
         test += f", Bonferroni-adjusted for {tries} comparisons"
     stats = f"{va.mean():.4f} over {trials(len(va))} vs {vb.mean():.4f} over {len(vb)}; {test}"
     evidence = f"trials {trial_list(group_a)} vs {trial_list(group_b)}"
+    p_cell = "–" if np.isnan(p) else f"{p:.2g}"
+    row = [name, f"{label_a} vs {label_b}", f"{diff:+.4f}", p_cell, f"{len(va)} vs {len(vb)}"]
     if p < ALPHA and diff != 0:
         direction = "higher" if diff > 0 else "lower"
         text = f"{label_a} scored {amount(view, diff)} {direction} {view.metric} than {label_b} on average ({stats})."
-        return Finding(text, evidence)
+        return Finding(text, evidence, row)
     text = f"{name}: {label_a} and {label_b} are within noise here ({amount(view, diff)} apart; {stats})."
-    return Finding(text, evidence)
+    return Finding(text, evidence, row, significant=False)
 
 
 def shown(value: Any) -> str:
@@ -111,11 +117,26 @@ def dimension_finding(view: RunView, frame: pd.DataFrame, name: str) -> Finding 
     return compare(view, name, (f"{name} ≥ {shown(t)}", hi), (f"{name} < {shown(t)}", lo), len(splits))
 
 
-def findings(view: RunView, importance: dict[str, float] | None = None) -> list[Finding]:
-    out: list[Finding] = []
+def findings(view: RunView, importance: dict[str, float] | None = None, with_best: bool = True) -> list[Finding]:
+    """What the run's trials show. `with_best`: lead with the best trial against the baseline (the
+    report's verdict says that itself)."""
     ranked = view.ranked()
     if not ranked:
         return [Finding("No trial reached a validation score, so there is nothing to compare.", "")]
+    out = best_findings(view) if with_best else []
+    frame = view.frame()
+    order = list(importance or {}) + [d for d in view.dims if d not in (importance or {})]
+    for name in order:
+        finding = dimension_finding(view, frame, name)
+        if finding is not None:
+            out.append(finding)
+    out += pruning_findings(view) + ensemble_findings(view) + failure_findings(view)
+    return out
+
+
+def best_findings(view: RunView) -> list[Finding]:
+    out: list[Finding] = []
+    ranked = view.ranked()
     best = ranked[0]
     test = f"; test {view.metric} {best.test:.4f}" if best.test is not None else ""
     out.append(
@@ -144,18 +165,11 @@ def findings(view: RunView, importance: dict[str, float] | None = None) -> list[
         )
     elif baseline is not None:
         out.append(Finding(f"No searched strategy beat the baseline (trial {baseline.number}).", ""))
-    frame = view.frame()
-    order = list(importance or {}) + [d for d in view.dims if d not in (importance or {})]
-    for name in order:
-        finding = dimension_finding(view, frame, name)
-        if finding is not None:
-            out.append(finding)
-    out += pruning_findings(view) + ensemble_findings(view) + failure_findings(view)
     return out
 
 
 def pruning_findings(view: RunView) -> list[Finding]:
-    stopped = [t for t in view.trials if t.status in ("pruned", "stopped")]
+    stopped = [t for t in view.searched() if t.status in ("pruned", "stopped")]
     if not stopped:
         return []
     planned = sum(t.epochs_planned for t in view.scored())

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from stratsearch.confirm.plan import Confirmation
 from stratsearch.report.view import RunView, TrialView
 
 STATUS_STYLE = {"finished": ("#1f77b4", 1.0), "pruned": ("#7f7f7f", 0.6), "stopped": ("#bcbd22", 0.6)}
@@ -131,4 +132,27 @@ def learning_curves_plot(view: RunView, top: int = 5) -> bytes:
     ax.set_ylabel(f"validation {view.metric}")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=7, loc="best", title="grey: pruned", title_fontsize=7)
+    return png(fig)
+
+
+def confirmation_plot(metric: str, confirmation: Confirmation) -> bytes:
+    """Per candidate: its fresh seeds' mean with a 95 % interval, on validation and on test, and
+    its search run (the one the search ranked it by) as a cross."""
+    fig, axes = figure(width=6.0)
+    ax = axes[0][0]
+    names = [f"trial {c.source}" for c in confirmation.candidates]
+    for offset, split, colour in ((-0.12, "validation", "#1f77b4"), (0.12, "test", "#ff7f0e")):
+        for i, c in enumerate(confirmation.candidates):
+            spread = c.fresh(split)
+            if not spread.n:
+                continue
+            error = None if spread.low is None else [[spread.mean - spread.low], [spread.high - spread.mean]]
+            label = split if i == 0 else None
+            ax.errorbar(i + offset, spread.mean, yerr=error, fmt="o", color=colour, capsize=4, label=label)
+    search = [(i, c.values().get(0)) for i, c in enumerate(confirmation.candidates)]
+    xs = [i - 0.12 for i, v in search if v is not None]
+    ax.scatter(xs, [v for _, v in search if v is not None], marker="x", color="black", label="search run (val)")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, loc="best")
     return png(fig)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from stratsearch.confirm.plan import Confirmation, load_confirmation
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir, RunInfo
 
@@ -31,7 +32,8 @@ class TrialView:
     started: float | None
     trainable: int | None
     reason: str | None
-    origin: str = "sampler"  # baseline, sampler, or the portfolio member / warm start it ran
+    origin: str = "sampler"  # baseline, sampler, confirmation, or the portfolio member / warm start it ran
+    confirms: int | None = None  # a confirmation run: the search trial it trains again on a new seed
 
     @property
     def epochs_run(self) -> int:
@@ -64,12 +66,17 @@ class EnsembleOutcome:
 class RunView:
     run_dir: Path
     info: RunInfo
-    trials: list[TrialView]
-    order: list[int]  # numbers of the scored trials, best first (RunDir.ranked with the pruned)
+    trials: list[TrialView]  # every trial, confirmation runs included
+    order: list[int]  # numbers of the scored search trials, best first (RunDir.ranked with the pruned)
     dims: dict[str, Any]  # Optuna name → distribution
     ensemble: dict[str, Any] | None
     elapsed_s: float | None
     notes: list[str] = field(default_factory=list)
+    confirmation: Confirmation | None = None
+
+    def searched(self) -> list[TrialView]:
+        """The search's own trials: every trial but the confirmation runs."""
+        return [t for t in self.trials if t.confirms is None]
 
     @property
     def metric(self) -> str:
@@ -80,7 +87,8 @@ class RunView:
         return self.info.objective
 
     def scored(self) -> list[TrialView]:
-        """Trials with a validation value (finished, pruned or stopped), by number."""
+        """Search trials with a validation value (finished, pruned or stopped), by number; the
+        confirmation runs are left out, as repeats of a few configurations would weigh them."""
         ranked = set(self.order)
         return [t for t in self.trials if t.number in ranked]
 
@@ -171,8 +179,11 @@ def load_run(path: Path) -> RunView:
                 trainable=status.trainable_parameters,
                 reason=status.reason,
                 origin=stored.get("origin") or ("baseline" if stored.get("baseline") is not None else "sampler"),
+                confirms=stored.get("confirms"),
             )
         )
-    order = [r.number for r in run_dir.ranked(info.objective, include_pruned=True)]
+    runs = {t.number for t in trials if t.confirms is not None}
+    order = [r.number for r in run_dir.ranked(info.objective, include_pruned=True) if r.number not in runs]
     ensemble = run_dir.read_ensemble() if run_dir.has_ensemble() else None
-    return RunView(run_dir.path, info, trials, order, dims, ensemble, run_dir.elapsed() or None)
+    confirmation = load_confirmation(run_dir, info.objective)
+    return RunView(run_dir.path, info, trials, order, dims, ensemble, run_dir.elapsed() or None, [], confirmation)

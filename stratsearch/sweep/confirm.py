@@ -68,12 +68,12 @@ def run_confirmation(
     study: Any,
     context: SweepContext,
     confirm: Confirm,
-    make_tuner: Any,  # (context, search_alg, samples, progress) → a Tuner; the driver's, shared by both phases
+    make_tuner: Any,  # (context, search_alg, samples, progress, param_space=) → a Tuner; the driver's
     console: Any,
     deadline: float | None,
 ) -> Confirmation | None:
     """Run the rounds still owed (all of them, or what a crash left); returns the confirmation."""
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray import tune
 
     from stratsearch.sweep.progress import SweepProgress
     from stratsearch.sweep.study import reconcile
@@ -110,7 +110,10 @@ def run_confirmation(
         sources = ", ".join(str(c.source) for c, _ in owed)
         console.print(f"confirmation round {round_}/{confirmation.seeds}: trials {sources} on a new seed", markup=False)
         progress = SweepProgress(run_dir, objective, len(jobs), None, console, quiet=True, already={})
-        tuner = make_tuner(runs_context, BasicVariantGenerator(points_to_evaluate=jobs), len(jobs), progress)
+        # Tune runs one trial per number (a grid); each finds its configuration in the context.
+        round_context = dataclasses.replace(runs_context, jobs={job["optuna_number"]: job for job in jobs})
+        space = {"optuna_number": tune.grid_search(list(round_context.jobs))}
+        tuner = make_tuner(round_context, None, 1, progress, param_space=space)
         tuner.fit()
         reconcile(study, run_dir)
         confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds)

@@ -208,6 +208,7 @@ def make_tuner(
     scheduler: Any = None,
     time_left: float | None = None,
     stop: Any = None,
+    param_space: dict | None = None,
 ) -> Any:
     """Ray Tune running `samples` trials of the common trainer, proposed by `search_alg` (Optuna's
     sampler in the search; the fixed seed runs of a confirmation), stopped early by `scheduler`."""
@@ -216,6 +217,7 @@ def make_tuner(
     resources = {"cpu": want.cpus, "gpu": want.gpus}
     return tune.Tuner(
         tune.with_resources(tune.with_parameters(run_trial, context=context), resources),
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
             scheduler=scheduler,

@@ -35,6 +35,7 @@ class SweepContext:
     keep_top: int  # a finished trial in the top k so far saves its model
     trivial: dict[str, float] | None = None  # the trivial predictor's validation scores; None: no dud rule
     save_every_model: bool = False  # confirmation runs keep theirs: the winner's seeds are ensemble members
+    jobs: dict[int, dict] | None = None  # a confirmation round: each trial's whole config, by its number
 
 
 def run_trial(config: dict, *, context: SweepContext) -> None:
@@ -45,7 +46,7 @@ def run_trial(config: dict, *, context: SweepContext) -> None:
 class TrialRunner:
     def __init__(self, context: SweepContext, config: dict):
         self.context = context
-        self.config = config
+        self.config = config if context.jobs is None else context.jobs[config["optuna_number"]]
         self.record = context.run_dir.trial(config["optuna_number"])
         self.best_value: float | None = None
         self.best_epoch = 0

@@ -1,0 +1,179 @@
+"""The report's decision: the verdict that leads it, and the confirmation over seeds behind it.
+
+With a confirmation, the winner is the candidate with the best mean over its runs, and it is
+compared with the baseline on the fresh seeds only (paired by seed; the search run is left out,
+as it was picked for scoring high). Without one, the verdict says that the ranking rests on one
+seed per configuration and how to confirm it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratsearch.confirm.plan import Candidate, Confirmation
+from stratsearch.confirm.stats import ALPHA, Interval, paired
+from stratsearch.report.describe import describe
+from stratsearch.report.document import Figure, Paragraph, Table
+from stratsearch.report.findings import amount
+from stratsearch.report.plots import confirmation_plot
+from stratsearch.report.view import RunView
+
+
+def label(c: Candidate) -> str:
+    return f"trial {c.source}" + ("" if c.origin == "sampler" else f" ({c.origin})")
+
+
+def spread(i: Interval) -> str:
+    if i.n == 0:
+        return "no fresh seed finished"
+    if i.sd is None:
+        return f"{i.mean:.4f} (1 seed)"
+    return f"{i.mean:.4f} ± {i.sd:.4f} (95 % CI {i.low:.4f} to {i.high:.4f}, {i.n} seeds)"
+
+
+def fresh_pairs(a: Candidate, b: Candidate, split: str) -> tuple[list[float], list[float]]:
+    va, vb = a.values(split), b.values(split)
+    rounds = sorted(r for r in set(va) & set(vb) if r > 0)
+    return [va[r] for r in rounds], [vb[r] for r in rounds]
+
+
+def against_baseline(view: RunView, winner: Candidate, base: Candidate) -> str:
+    """The winner against the baseline on the fresh seeds: the difference, its interval, the p."""
+    a, b = fresh_pairs(winner, base, "validation")
+    if len(a) < 2:
+        return f"With {len(a)} paired fresh seed(s) there is no test against the baseline yet."
+    test = paired(a, b)
+    d = test.diff
+    better = view.objective.better(d.mean, 0.0)
+    stats = (
+        f"{'+' if d.mean >= 0 else '−'}{amount(view, d.mean)} on validation {view.metric}, 95 % CI"
+        f" {d.low:+.4f} to {d.high:+.4f}, paired t-test p = {test.p:.2g} over {test.n} fresh seeds"
+    )
+    ta, tb = fresh_pairs(winner, base, "test")
+    on_test = ""
+    if len(ta) >= 2:
+        t = paired(ta, tb)
+        on_test = f"; on test {t.diff.mean:+.4f} (95 % CI {t.diff.low:+.4f} to {t.diff.high:+.4f}, p = {t.p:.2g})"
+    if test.p < ALPHA and better:
+        return f"It beat the baseline ({label(base)}): {stats}{on_test}."
+    return (
+        f"Against the baseline ({label(base)}) it is within noise: {stats}{on_test}."
+        " The evidence does not show it is better than the default."
+    )
+
+
+def verdict(view: RunView) -> list[str]:
+    """The decision in plain words, first thing in the report."""
+    task = view.info.task
+    confirmation = view.confirmation
+    winner = confirmation.winner() if confirmation else None
+    if confirmation is None or winner is None:
+        return single_seed_verdict(view)
+    base = confirmation.by_source().get(confirmation.baseline) if confirmation.baseline is not None else None
+    runs = len(winner.values())
+    if base is winner:
+        searched = [c for c in confirmation.candidates if c is not base and c.values()]
+        lines = [
+            f"No searched strategy beat the baseline: keep the default. Retrained on fresh seeds, the baseline"
+            f" ({label(base)}) had the best mean validation {view.metric} of the {len(confirmation.candidates)}"
+            f" candidates: {spread(base.fresh())}."
+        ]
+        if searched:
+            best = max(searched, key=lambda c: mean_of(view, c))
+            lines.append(f"The best searched one, {label(best)}: {spread(best.fresh())}.")
+        return lines
+    lines = [
+        f"Use {label(winner)}: {describe(winner.config, task)}. It has the best mean validation {view.metric}"
+        f" over its {runs} runs (the search run and {runs - 1} fresh seeds); on the fresh seeds alone"
+        f" {spread(winner.fresh())}; on test {spread(winner.fresh('test'))}."
+    ]
+    if base is not None:
+        lines.append(against_baseline(view, winner, base))
+    search_run = winner.values().get(0)
+    fresh = winner.fresh()
+    if search_run is not None and fresh.n:
+        gap = search_run - fresh.mean
+        lines.append(
+            f"The winner's curse: its search run scored {search_run:.4f}, its fresh seeds {fresh.mean:.4f} on"
+            f" average ({gap:+.4f}); the search's own figure {'overstated' if gap > 0 else 'understated'} it."
+        )
+    return lines
+
+
+def mean_of(view: RunView, c: Candidate) -> float:
+    """A candidate's mean over all its runs, signed so that larger is better."""
+    values = list(c.values().values())
+    return -view.objective.sort_key(sum(values) / len(values))
+
+
+def single_seed_verdict(view: RunView) -> list[str]:
+    ranked = view.ranked()
+    if not ranked:
+        return ["No trial reached a validation score: there is nothing to choose."]
+    best, baseline = ranked[0], view.baseline()
+    caveat = (
+        "This rests on one seed per configuration: the seed alone moves a fine-tuning result by a point or"
+        f" more, so confirm it before trusting a small gap (`stratsearch confirm {view.run_dir}`)."
+    )
+    if baseline is not None and best is baseline:
+        return [f"No searched strategy beat the baseline (trial {baseline.number}): keep the default. {caveat}"]
+    line = f"Trial {best.number} scored best: {describe(best.config, view.info.task)}, validation {best.value:.4f}"
+    if baseline is not None:
+        line += f", {best.value - baseline.value:+.4f} against the baseline's {baseline.value:.4f}"
+    return [line + f". {caveat}"]
+
+
+def fate(confirmation: Confirmation, c: Candidate, winner: Candidate | None) -> str:
+    dropped = confirmation.dropped().get(c.source)
+    if c is winner:
+        return "winner"
+    if dropped:
+        after, why = dropped
+        return f"dropped after round {after} (Holm p = {why.p:.2g})"
+    return ""
+
+
+def confirmation_blocks(view: RunView) -> list[Any]:
+    """The candidates' table and figure, and what the confirmation cost and saved."""
+    confirmation = view.confirmation
+    assert confirmation is not None
+    winner = confirmation.winner()
+    rows = []
+    for c in confirmation.candidates:
+        search_run = c.values().get(0)
+        val, test = c.fresh(), c.fresh("test")
+        rows.append(
+            [
+                label(c),
+                describe(c.config, view.info.task),
+                "" if search_run is None else f"{search_run:.4f}",
+                interval_cell(val),
+                interval_cell(test),
+                str(val.n),
+                fate(confirmation, c, winner),
+            ]
+        )
+    header = ["candidate", "strategy", f"search val {view.metric}", "fresh seeds: val", "fresh seeds: test"]
+    table = Table([*header, "seeds", ""], rows, numeric={2, 5})
+    runs = [t for t in view.trials if t.confirms is not None]
+    spent = sum(t.wall_s or 0 for t in runs)
+    share = f" ({spent / view.elapsed_s:.0%} of the run's time)" if view.elapsed_s else ""
+    saved = confirmation.saved_runs()
+    words = (
+        f"The top {len(confirmation.candidates)} candidates (the best distinct searched strategies and the"
+        f" baseline) were trained again on up to {confirmation.seeds} fresh seeds each (seed + 1, + 2, …; full"
+        f" epochs, no pruning): {len(runs)} runs, {spent / 60:.1f} min{share}. Mean ± standard deviation and"
+        " 95 % Student t intervals over the fresh seeds; the winner is the best mean over all its runs."
+        f" Racing (a one-sided paired t-test against the leader, Holm-corrected, α = {ALPHA}, from three paired"
+        f" seeds on) saved {saved} seed run(s)."
+    )
+    figure = Figure("confirmation", confirmation_plot(view.metric, confirmation), "fresh-seed means with 95 % CI")
+    return [Paragraph(words), table, figure]
+
+
+def interval_cell(i: Interval) -> str:
+    if i.n == 0:
+        return ""
+    if i.sd is None:
+        return f"{i.mean:.4f}"
+    return f"{i.mean:.4f} ± {i.sd:.4f} [{i.low:.4f}, {i.high:.4f}]"
