@@ -111,6 +111,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     for note in starts.notes:
         out.print(f"  {note}")
+    confirm = spec.confirm
+    if confirm.seeds and not spec.secondary:
+        out.print(f"last: the best {confirm.top_k} strategies and the baseline again on {confirm.seeds} fresh seeds")
+    else:
+        out.print("last: no confirmation over seeds")
     out.print("data:")
     for line in spec.data_summary:
         out.print(f"  {line}")
