@@ -81,7 +81,8 @@ def run_sweep(
         ended = Counter(s.status for r, s in run_dir.statuses() if s.status in FINAL and not is_confirmation(r))
         done = sum(ended.values())
         budget_s = parse_time(spec.budget.time)
-        deadline = None if budget_s is None else time.time() + budget_s - run_dir.elapsed()
+        # `stratsearch confirm` is asked for after the run, whatever time its budget had left
+        deadline = None if budget_s is None or confirm_only else time.time() + budget_s - run_dir.elapsed()
         if restarted or done:
             console.print(f"resuming {run_dir}: {done} trial(s) kept, {restarted} restarted", markup=False)
         searching = confirm_only is None and done < spec.budget.trials and not out_of_time(deadline, None)
@@ -113,8 +114,8 @@ def run_sweep(
             console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
             if searching and not out_of_time(deadline, reserve):
                 search(spec, context, study, starts, want, ended, reserve, deadline, quiet, console, mlflow_uri)
-            elif confirm_only is None:
-                console.print("search budget spent (the time left is the confirmation's reserve)", markup=False)
+            elif searching:
+                console.print("the time left is the confirmation's reserve: no more search trials", markup=False)
             if confirm.seeds:
                 tuner = partial(make_tuner, spec, want, "confirm")
                 run_confirmation(run_dir, study, context, confirm, tuner, console, deadline)
@@ -178,7 +179,9 @@ def search(
 
         tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
     time_left = None if deadline is None else deadline - time.time()
-    progress = SweepProgress(run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended, tracker)
+    progress = SweepProgress(
+        run_dir, spec.objective, spec.budget.trials, time_left, console, quiet, ended, tracker, reserve
+    )
     multi = bool(spec.secondary)
     searcher = OptunaSearch(
         space=DefineByRun(spec.space, [b.to_dict() for b in spec.baselines]),

@@ -30,6 +30,7 @@ class SweepProgress(Callback):
         quiet: bool,
         already: dict[str, int],
         tracker: Any = None,  # an MlflowTracker, told of each trial once its folder is settled
+        reserve: Any = None,  # the confirmation's time reserve (sweep/confirm.py: Reserve), which ends the search
     ):
         self.run_dir = run_dir
         self.objective = objective
@@ -40,6 +41,7 @@ class SweepProgress(Callback):
         self.started = time.time()
         self.live: Live | None = None
         self.tracker = tracker
+        self.reserve = reserve
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment state; a console and a live display
@@ -103,6 +105,7 @@ class SweepProgress(Callback):
                 record.finish("failed", reason=f"worker died: {trial.error_file or 'no error file'}")
             else:
                 over = self.time_budget_s is not None and time.time() - self.started >= self.time_budget_s
+                over = over or (self.reserve is not None and self.reserve.stop)
                 record.finish("stopped" if over else "pruned", pruned_at_epoch=status.epoch)
             status = record.status()
         final = status.status or "failed"
