@@ -145,13 +145,12 @@ def findings_blocks(view: RunView, importance: Importance) -> list:
     items = findings(view, importance.values, with_best=False)
     said = [f for f in items if f.significant]
     noise = [f.row for f in items if not f.significant and f.row]
-    blocks: list = [bullets(said)] if said else [Paragraph("No searched dimension made a significant difference.")]
+    single_seed = "Comparisons of searched values rest on the search's own trials: one seed per configuration."
+    blocks: list = [Paragraph(single_seed)]
+    blocks.append(bullets(said) if said else Paragraph("No searched dimension made a significant difference."))
     if noise:
         blocks += [
-            Paragraph(
-                "Within noise (Welch's t-test, p ≥ 0.05 after Bonferroni; each trial is one configuration on"
-                " one seed, so a small difference here can be the seed's):"
-            ),
+            Paragraph("Within noise (Welch's t-test, p ≥ 0.05 after Bonferroni, or too few trials for a test):"),
             Table(["dimension", "values compared", "difference", "p", "trials"], noise, numeric={2, 3}),
         ]
     return blocks
