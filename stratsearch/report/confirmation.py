@@ -8,6 +8,7 @@ seed per configuration and how to confirm it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from stratsearch.confirm.plan import Candidate, Confirmation
@@ -47,19 +48,25 @@ def against_baseline(view: RunView, winner: Candidate, base: Candidate) -> str:
     better = view.objective.better(d.mean, 0.0)
     stats = (
         f"{'+' if d.mean >= 0 else '−'}{amount(view, d.mean)} on validation {view.metric}, 95 % CI"
-        f" {d.low:+.4f} to {d.high:+.4f}, paired t-test p = {test.p:.2g} over {test.n} fresh seeds"
+        f" {d.low:+.4f} to {d.high:+.4f}, {p_words(test.p)} over {test.n} fresh seeds"
     )
     ta, tb = fresh_pairs(winner, base, "test")
     on_test = ""
     if len(ta) >= 2:
         t = paired(ta, tb)
-        on_test = f"; on test {t.diff.mean:+.4f} (95 % CI {t.diff.low:+.4f} to {t.diff.high:+.4f}, p = {t.p:.2g})"
+        on_test = f"; on test {t.diff.mean:+.4f} (95 % CI {t.diff.low:+.4f} to {t.diff.high:+.4f}, {p_words(t.p)})"
     if test.p < ALPHA and better:
-        return f"It beat the baseline ({label(base)}): {stats}{on_test}."
+        return f"It beat {label(base)}: {stats}{on_test}."
     return (
-        f"Against the baseline ({label(base)}) it is within noise: {stats}{on_test}."
+        f"Against {label(base)} it is within noise: {stats}{on_test}."
         " The evidence does not show it is better than the default."
     )
+
+
+def p_words(p: float) -> str:
+    if math.isnan(p):
+        return "no test (the differences did not vary from seed to seed)"
+    return f"paired t-test p = {p:.2g}"
 
 
 def verdict(view: RunView) -> list[str]:
