@@ -149,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
+    from stratsearch.confirm.plan import confirm_path
+    from stratsearch.rundir import read_json
     from stratsearch.space.load import Confirm, load_space
     from stratsearch.sweep.driver import run_sweep
 
@@ -161,9 +163,10 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     spec = load_space(space)
     if spec.name != run_dir.path.name:
         raise StratsearchError(f"--space {space}: its name '{spec.name}' is not this run's ('{run_dir.path.name}')")
+    recorded = read_json(confirm_path(run_dir))  # what an earlier confirmation of this run asked for
     confirm = Confirm(
-        top_k=args.top_k or spec.confirm.top_k,
-        seeds=args.seeds or spec.confirm.seeds or Confirm().seeds,
+        top_k=args.top_k or recorded.get("top_k") or spec.confirm.top_k,
+        seeds=args.seeds or recorded.get("seeds") or spec.confirm.seeds or Confirm().seeds,
     )
     run_sweep(spec, run_dir.path.parent, confirm_only=confirm)
     return summarize_run(spec, run_dir, Path(args.reports_dir), None)

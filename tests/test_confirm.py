@@ -242,7 +242,7 @@ def test_confirm_command_on_a_finished_run_then_extends_it(make_config, tmp_path
     assert main(["confirm", str(run_dir), "--top-k", "1", "--seeds", "1", *reports]) == 0
     first = confirmation_runs(run_dir)
     assert [r for _, r, _ in first] == [1, 1]  # the best searched strategy and the baseline, one seed each
-    assert main(["confirm", str(run_dir), "--seeds", "2", *reports]) == 0
+    assert main(["confirm", str(run_dir), "--seeds", "2", *reports]) == 0  # the same candidates, one seed more
     second = confirmation_runs(run_dir)
     assert second[: len(first)] == first or set(first) <= set(second)
     assert sorted(r for _, r, _ in second) == [1, 1, 2, 2]  # only the new round ran

@@ -1,6 +1,6 @@
 """Which candidates a confirmation trains again, and what each has run, as the run directory says.
 
-    runs/NAME/confirm.json   the candidates (their source trials) and the seeds asked for
+    runs/NAME/confirm.json   the candidates (their source trials), and the top k and seeds asked for
 
 A confirmation run is an ordinary trial folder whose config.json says `"origin": "confirmation"`,
 `"confirms": <source trial>` and `"round": r` (its seed is the source's + r); round 0 is the
@@ -187,5 +187,7 @@ def plan_confirmation(run_dir: RunDir, objective: Objective, top_k: int, seeds: 
     candidates = pick_candidates(run_dir, objective, top_k, already)
     if not candidates:
         return None
-    write_json(confirm_path(run_dir), {"candidates": candidates, "seeds": max(seeds, int(raw.get("seeds", 0)))})
+    top_k = max(top_k, int(raw.get("top_k", 0)))
+    seeds = max(seeds, int(raw.get("seeds", 0)))
+    write_json(confirm_path(run_dir), {"candidates": candidates, "top_k": top_k, "seeds": seeds})
     return load_confirmation(run_dir, objective)
