@@ -118,12 +118,14 @@ def test_racing_replayed_from_the_folders_and_the_winner_by_its_mean(tmp_path: P
         for source, values in seeds.items():
             trial(run_dir, number, values[r - 1], {"seed": r}, origin=CONFIRMATION, confirms=source, round=r)
             number += 1
+    for number in (3, 6, 10):  # trial 3's search run and its two seed runs took 30 s each
+        run_dir.trial(number).set_status(wall_s=30.0)
     confirmation = load_confirmation(run_dir, ACCURACY)
     assert confirmation is not None
     # after round 2 (three paired runs), trial 3 is far behind the leader: no third seed for it
     assert set(confirmation.dropped()) == {3}
     assert sorted(c.source for c, r in confirmation.owed()) == [0, 1, 2]
-    assert confirmation.saved_runs() == 1
+    assert confirmation.saved_runs() == 1 and confirmation.saved_seconds() == pytest.approx(30.0)
     winner = confirmation.winner()
     assert winner is not None and winner.source == 2  # mean 0.803 beats trial 1's lucky 0.85 (mean 0.793)
     assert winner.fresh().mean == pytest.approx(0.805)

@@ -92,6 +92,15 @@ class Confirmation:
         """Seed runs racing saved: the rounds a dropped candidate did not run."""
         return sum(self.seeds - r for r, _ in self.dropped().values())
 
+    def saved_seconds(self) -> float:
+        """What those runs would have cost, at each dropped candidate's own mean run time."""
+        by_source = self.by_source()
+        saved = 0.0
+        for source, (after, _) in self.dropped().items():
+            walls = [run.wall_s for run in by_source[source].runs.values() if run.wall_s]
+            saved += (self.seeds - after) * (sum(walls) / len(walls) if walls else 0.0)
+        return saved
+
     def winner(self) -> Candidate | None:
         """The best mean over all its runs, the search run included (ties: the earlier trial)."""
         sign = 1 if self.objective.mode == "max" else -1

@@ -165,14 +165,14 @@ def confirmation_blocks(view: RunView) -> list[Any]:
     runs = [t for t in view.trials if t.confirms is not None]
     spent = sum(t.wall_s or 0 for t in runs)
     share = f" ({spent / view.elapsed_s:.0%} of the run's time)" if view.elapsed_s else ""
-    saved = confirmation.saved_runs()
+    saved = f"{confirmation.saved_runs()} seed run(s), about {confirmation.saved_seconds() / 60:.1f} min"
     words = (
         f"The top {len(confirmation.candidates)} candidates (the best distinct searched strategies and the"
         f" baseline) were trained again on up to {confirmation.seeds} fresh seeds each (seed + 1, + 2, …; full"
         f" epochs, no pruning): {len(runs)} runs, {spent / 60:.1f} min{share}. Mean ± standard deviation and"
         " 95 % Student t intervals over the fresh seeds; the winner is the best mean over all its runs."
         f" Racing (a one-sided paired t-test against the leader, Holm-corrected, α = {ALPHA}, from three paired"
-        f" seeds on) saved {saved} seed run(s)."
+        f" seeds on) saved {saved}."
     )
     figure = Figure("confirmation", confirmation_plot(view.metric, confirmation), "fresh-seed means with 95 % CI")
     return [Paragraph(words), table, figure]
