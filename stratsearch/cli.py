@@ -186,8 +186,10 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
         from stratsearch.report.build import report_document, write
         from stratsearch.report.view import load_run
 
-        document = report_document(load_run(run_dir.path))
+        view = load_run(run_dir.path)
+        document = report_document(view)
         html, md = write(document, reports_dir / f"{spec.name}.html")
+        print_confirmation(view)
         for paragraph in document.sections[0].blocks:  # the verdict
             console.print(Text("verdict: ", style="bold") + Text(paragraph.text))
         console.print(f"report: {html}", markup=False)
@@ -198,6 +200,34 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
             tracker.finish([html, md, run_dir.results_csv, run_dir.ensemble_dir / "table.csv"])
             console.print(f"MLflow: experiment '{spec.name}' at {mlflow_uri}", markup=False)
     return 0
+
+
+def print_confirmation(view: Any) -> None:
+    """The confirmation's candidates on the console (the report adds the strategies and intervals)."""
+    from stratsearch.report.confirmation import fate, label
+
+    confirmation = view.confirmation
+    if confirmation is None:
+        return
+    winner = confirmation.winner()
+    table = Table(title=f"confirmation over fresh seeds — validation {view.metric}, then test (mean ± sd)")
+    for name in ("candidate", "search", "fresh val", "fresh test", "seeds", ""):
+        table.add_column(name, justify="left" if name in ("candidate", "") else "right")
+    for c in confirmation.candidates:
+        search = c.values().get(0)
+        cells = [
+            (f"{i.mean:.4f}" + ("" if i.sd is None else f" ± {i.sd:.4f}")) if i.n else ""
+            for i in (c.fresh(), c.fresh("test"))
+        ]
+        row = [
+            label(c),
+            "" if search is None else f"{search:.4f}",
+            *cells,
+            str(c.fresh().n),
+            fate(confirmation, c, winner),
+        ]
+        table.add_row(*(Text(cell) for cell in row))
+    console.print(table)
 
 
 def tracking_of(spec: Any, flag: str | None) -> str | None:
