@@ -43,7 +43,7 @@ class Reserve(Stopper):
     """Ends the search phase (every trial in flight, as the time budget would) when only the
     confirmation's reserve is left before `deadline` (an epoch time)."""
 
-    RECHECK_S = 5.0  # Tune asks every loop; reading every trial folder that often would cost more than it saves
+    RECHECK_S = 1.0  # Tune asks every loop; reading every trial folder that often would cost more than it saves
 
     def __init__(self, run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int, deadline: float):
         self.args = (run_dir, objective, confirm, at_once)

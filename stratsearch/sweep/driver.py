@@ -82,7 +82,8 @@ def run_sweep(
         done = sum(ended.values())
         budget_s = parse_time(spec.budget.time)
         # `stratsearch confirm` is asked for after the run, whatever time its budget had left
-        deadline = None if budget_s is None or confirm_only else time.time() + budget_s - run_dir.elapsed()
+        timed = budget_s is not None and not confirm_only
+        deadline = time.time() + budget_s - run_dir.elapsed() if timed else None
         if restarted or done:
             console.print(f"resuming {run_dir}: {done} trial(s) kept, {restarted} restarted", markup=False)
         searching = confirm_only is None and done < spec.budget.trials and not out_of_time(deadline, None)
@@ -96,6 +97,8 @@ def run_sweep(
         run_dir.write_info(spec, model_path, data)
         start_ray(address, node_ip_address)
         started = time.time()
+        if deadline is not None:  # the budget counts from here, as `elapsed` does: not the model load or Ray's start
+            deadline = started + budget_s - run_dir.elapsed()
         try:
             want, at_once = check_cluster(spec.resources)
             context = SweepContext(
