@@ -157,7 +157,7 @@ def test_compare_sets_runs_side_by_side(tmp_path: Path) -> None:
     assert main(["compare", str(a), str(b), "--out", str(out)]) == 0
     html = out.read_text()
     assert "<h3>first</h3>" in html and "<h3>second</h3>" in html
-    assert "12 of 12 trials" in html and "20 of 20 trials" in html
+    assert "12 of 12 search trials" in html and "20 of 20 search trials" in html
 
 
 def test_a_sweep_whose_trials_all_score_the_same_gets_a_report(tmp_path: Path) -> None:
