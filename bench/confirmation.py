@@ -35,6 +35,9 @@ def space(dataset: str, seed: int) -> dict:
     config["name"] = f"{dataset}-seed{seed}"
     config["data"] |= {split: str(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
     config["search"]["seed"] = seed
+    # The trial seed too: otherwise every sweep would run the same baseline and portfolio members
+    # (seed 0) and only its sampled trials would differ. Confirmation runs use seed + 1, + 2, + 3.
+    config["space"]["seed"] = seed * 10
     config["budget"].pop("time", None)  # the trials budget alone: every sweep searches 8 strategies
     config["confirm"] = {"top_k": 3, "seeds": 3}
     return config
