@@ -133,7 +133,7 @@ def main() -> None:
     results: dict[str, dict] = json.loads(saved.read_text()) if saved.exists() else {}
     for dataset, seed in SWEEPS:
         name = f"{dataset}-seed{seed}"
-        if not args.report_only:
+        if not args.report_only and name not in results:  # a sweep already measured is kept
             start = time.time()
             path = run(dataset, seed)
             results[name] = measure(path) | {"command_s": time.time() - start}
