@@ -11,6 +11,7 @@
     runs/NAME/trials/0007/status.json    running | finished | pruned | stopped | failed | interrupted
     runs/NAME/trials/0007/predictions/   best epoch's validation (and, when it finished, test) predictions
     runs/NAME/ensemble/                  the ensemble of the top-k trials
+    runs/NAME/confirm.json               the confirmation over seeds (confirm/plan.py reads and writes it)
 
 Trial folders are the source of truth. Every JSON write is atomic (write, then rename), so a
 crash never leaves a half-written record. `RunDir.ranked` is the one ranking of trials.
