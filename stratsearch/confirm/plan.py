@@ -117,27 +117,21 @@ def comparable(config: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True, default=str)
 
 
-def search_trials(run_dir: RunDir) -> list[int]:
-    """The search's own trials (not confirmation runs) that finished."""
-    return [
-        r.number
-        for r, s in run_dir.statuses()
-        if s.status == "finished" and r.config().get("origin") != CONFIRMATION and s.best_value is not None
-    ]
-
-
 def pick_candidates(run_dir: RunDir, objective: Objective, top_k: int, already: list[int]) -> list[int]:
     """`already` kept in its order, then the best distinct search configurations up to `top_k`
     of them, then the first baseline if it is not among them (even pruned: it is the reference)."""
-    finished = set(search_trials(run_dir))
-    ranked = [r for r in run_dir.ranked(objective) if r.number in finished]
+    # One pass over the folders: the reserve asks this every second while a timed search runs.
+    configs = {r.number: (r, r.config()) for r in run_dir.ranked(objective, include_pruned=True)}
+    scored = [(r, c) for r, c in configs.values() if c.get("origin") != CONFIRMATION]
+    baseline = next((r.number for r, c in scored if c.get("baseline") == 0), None)
+    ranked = [(r, c) for r, c in scored if r.status().status == "finished"]
     picked = list(already)
-    seen = {comparable(run_dir.trial(n).config()["config"]) for n in picked}
-    scored = [r for r in run_dir.ranked(objective, include_pruned=True) if r.config().get("confirms") is None]
-    baseline = next((r.number for r in scored if r.config().get("baseline") == 0), None)
+    seen = {
+        comparable(configs[n][1]["config"] if n in configs else run_dir.trial(n).config()["config"]) for n in picked
+    }
     searched = [n for n in picked if n != baseline]
-    for record in ranked:
-        key = comparable(record.config()["config"])
+    for record, config in ranked:
+        key = comparable(config["config"])
         if len(searched) >= top_k:
             break
         if key not in seen:
