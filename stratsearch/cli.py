@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from stratsearch import files
 from stratsearch.ensemble.methods import METHODS
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import RunDir
@@ -172,6 +173,9 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return summarize_run(spec, run_dir, Path(args.reports_dir), None)
 
 
+FAILED_SHOWN = 5
+
+
 def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str | None) -> int:
     """After `run` or `confirm`: the trial counts, the best trial, the ensemble, and the report."""
     from collections import Counter
@@ -180,6 +184,11 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
     trials = sum(counts.values())
     console.print(f"{trials} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     console.print(f"results: {run_dir.results_csv}; Optuna study: {run_dir.study_path}", markup=False)
+    failed = [(r.number, s.reason) for r, s in run_dir.statuses() if s.status == "failed"]
+    for number, reason in failed[:FAILED_SHOWN]:  # the traceback: runs/NAME/tune/<trial>/error.txt
+        console.print(f"  trial {number} failed: {reason}", markup=False, highlight=False)
+    if len(failed) > FAILED_SHOWN:
+        console.print(f"  … and {len(failed) - FAILED_SHOWN} more (results.csv, column reason)", markup=False)
     if run_dir.has_ensemble():
         print_ensemble(run_dir.read_ensemble())
     if trials:
@@ -199,6 +208,9 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
             tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
             tracker.finish([html, md, run_dir.results_csv, run_dir.ensemble_dir / "table.csv"])
             console.print(f"MLflow: experiment '{spec.name}' at {mlflow_uri}", markup=False)
+        if not any(s.scored for _, s in run_dir.statuses()):  # never report success when nothing worked
+            console.print("no trial produced a result: the reasons are in the report (Failed trials)", markup=False)
+            return 1
     return 0
 
 
@@ -496,6 +508,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def disk_full(err: Exception) -> StratsearchError:
+    """What to do about a full disk, sized by the run directory the failed write was in."""
+    filename = getattr(err, "filename", None)
+    where = Path(filename or ".").resolve()
+    why = f"could not write {filename}" if filename else files.full_disk_line(err)
+    run = next((p for p in where.parents if (p / "run.json").is_file()), None)
+    if run is None:
+        return StratsearchError(f"disk full: {why}; free some space, then rerun the same command")
+    return RunDir(run).disk_full(why)
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = parser()
     args = commands.parse_args(argv)
@@ -507,6 +530,11 @@ def main(argv: list[str] | None = None) -> int:
     except StratsearchError as err:
         # Messages quote user values such as ['a', 'b']: print them as plain text, not rich markup.
         console.print(Text("error: ", style="red") + Text(str(err)), highlight=False)
+        return 2
+    except Exception as err:  # a full disk, found by whatever wrote last (ours, SQLite's, Ray's)
+        if not files.disk_full(err):
+            raise
+        console.print(Text("error: ", style="red") + Text(str(disk_full(err))), highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")

@@ -13,8 +13,10 @@
     runs/NAME/ensemble/                  the ensemble of the top-k trials
     runs/NAME/confirm.json               the confirmation over seeds (confirm/plan.py reads and writes it)
 
-Trial folders are the source of truth. Every JSON write is atomic (write, then rename), so a
-crash never leaves a half-written record. `RunDir.ranked` is the one ranking of trials.
+Trial folders are the source of truth. Every write is atomic (`files.py`: a temporary file,
+fsync, rename), so a crash never leaves a half-written record; a record that is unreadable all
+the same (a disk fault, a hand edit) reads as missing, and the sweep runs that trial again
+(`sweep/study.py: reconcile`). `RunDir.ranked` is the one ranking of trials.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import fcntl
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stratsearch import faults, files
 from stratsearch.errors import StratsearchError
 from stratsearch.objective import Objective
 from stratsearch.tasks import TASKS, Task
@@ -48,9 +52,7 @@ LINEAGE = ("confirms", "round")  # a confirmation run: the trial it trains again
 
 
 def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    files.write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -99,6 +101,7 @@ class TrialStatus:
     epochs_run: int | None = None
     pruned_at_epoch: int | None = None
     reason: str | None = None  # why it failed, or was stopped early (not learning)
+    node: str | None = None  # the Ray node it ran on
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> TrialStatus:
@@ -129,20 +132,27 @@ class TrialRecord:
         current = dataclasses.asdict(self.status())
         write_json(self.folder / "status.json", {**current, **fields, "updated": time.time()})
 
-    def start(self, config: dict, params: dict, baseline: int | None, origin: str = "sampler", **lineage: int) -> None:
+    def start(
+        self,
+        config: dict,
+        params: dict,
+        baseline: int | None,
+        origin: str = "sampler",
+        node: str | None = None,
+        **lineage: int,
+    ) -> None:
         """`origin`: baseline, sampler, confirmation, or the portfolio member / warm start the trial
-        runs; a confirmation also records its `LINEAGE`."""
+        runs; a confirmation also records its `LINEAGE`. `node`: the Ray node it runs on."""
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "metrics.jsonl").unlink(missing_ok=True)
         record = {"trial": self.number, "config": config, "params": params, "baseline": baseline, "origin": origin}
         record |= lineage
         write_json(self.folder / "config.json", {**record, "versions": versions()})
-        self.set_status(status="running", epoch=0, started=time.time())
+        self.set_status(status="running", epoch=0, started=time.time(), node=node)
 
     def epoch(self, metrics: dict, best_value: float, best_epoch: int, objectives: list[float], **extra: Any) -> None:
         """Append an epoch; `objectives` are what the study is told if the trial ends here."""
-        with (self.folder / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
+        files.append_line(self.folder / "metrics.jsonl", json.dumps(metrics))
         self.set_status(
             epoch=metrics["epoch"], best_value=best_value, best_epoch=best_epoch, objectives=objectives, **extra
         )
@@ -155,7 +165,7 @@ class TrialRecord:
         return self.folder / "predictions" / f"{split}.npz"
 
     def config(self) -> dict:
-        return json.loads((self.folder / "config.json").read_text())
+        return read_json(self.folder / "config.json")
 
     def source(self) -> int:
         """The trial whose strategy this one runs: the one it confirms on a new seed, else itself."""
@@ -163,8 +173,17 @@ class TrialRecord:
         return self.number if confirms is None else int(confirms)
 
     def metrics(self) -> list[dict]:
+        """The epochs recorded; a line a crash tore (or a disk fault garbled) is left out."""
         path = self.folder / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        rows = []
+        for line in path.read_text(errors="replace").splitlines() if path.is_file() else []:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
 
 
 # --- what the run was made from ----------------------------------------------------------------------
@@ -237,9 +256,11 @@ class RunDir:
         return TrialRecord(self.path, number)
 
     def trials(self) -> list[TrialRecord]:
-        """Every trial that started, by number (an interrupted one is still listed)."""
-        folders = sorted(self.trials_dir.glob("[0-9]*"))
-        return [TrialRecord(self.path, int(f.name)) for f in folders if (f / "config.json").is_file()]
+        """Every trial that started, by number (an interrupted one is still listed); a folder
+        whose config.json cannot be read is not a trial."""
+        folders = sorted(f for f in self.trials_dir.glob("[0-9]*") if f.name.isdigit())
+        records = [TrialRecord(self.path, int(f.name)) for f in folders]
+        return [record for record in records if record.config().get("config") is not None]
 
     def statuses(self) -> list[tuple[TrialRecord, TrialStatus]]:
         return [(record, record.status()) for record in self.trials()]
@@ -329,9 +350,15 @@ class RunDir:
 
     # the ensemble
     def read_ensemble(self) -> dict[str, Any]:
-        if not self.ensemble_json.is_file():
-            raise StratsearchError(f"{self.path}: no ensemble yet; run `stratsearch ensemble {self.path}` first")
-        return json.loads(self.ensemble_json.read_text())
+        ensemble = read_json(self.ensemble_json)
+        if ensemble:
+            return ensemble
+        if self.in_use():
+            raise StratsearchError(
+                f"{self.path}: a sweep is running there and has not built its ensemble yet; it does when its"
+                " trials end (or use --best for the best single model so far)"
+            )
+        raise StratsearchError(f"{self.path}: no ensemble yet; run `stratsearch ensemble {self.path}` first")
 
     def has_ensemble(self) -> bool:
         return self.ensemble_json.is_file()
@@ -345,18 +372,43 @@ class RunDir:
     def add_elapsed(self, seconds: float) -> None:
         write_json(self.path / "sweep.json", {"elapsed_s": self.elapsed() + seconds})
 
+    # a full disk
+    def disk_full(self, why: str) -> StratsearchError:
+        """The error for a sweep stopped by a full disk: where, how much a trial needs, what to do."""
+        need, free = self.trial_footprint(), shutil.disk_usage(self.path).free
+        return StratsearchError(
+            f"disk full: {why}. A trial of this run needs about {megabytes(need)} MB in {self.path}"
+            f" ({megabytes(free)} MB free now). Free some space (or give another --runs-dir), then rerun"
+            " the same command: every finished trial is kept and the unfinished ones run again"
+        )
+
+    def trial_footprint(self) -> int:
+        """Bytes one trial can take: the largest trial folder so far (a saved model counts), and at
+        least the base model's own size (a trial in the top k saves a copy)."""
+        model = Path(read_json(self.path / "run.json").get("model_path", self.path / "none"))
+        return max([folder_size(model), *(folder_size(r.folder) for r in self.trials())])
+
     # one command at a time
+    def in_use(self) -> bool:
+        """Whether a `run` (or `ensemble`) holds this run directory now."""
+        try:
+            with self.lock():
+                return False
+        except StratsearchError:
+            return True
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         """One `run` (or `ensemble`) per run directory: the lock dies with its process, even under kill -9."""
         self.path.mkdir(parents=True, exist_ok=True)
-        with (self.path / ".lock").open("w") as handle:
+        with (self.path / ".lock").open("a+") as handle:  # not "w": that would empty the holder's pid
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StratsearchError(
                     f"{self.path} is in use by another `stratsearch run`; wait for it or use another --runs-dir"
                 ) from None
+            handle.truncate(0)
             handle.write(str(os.getpid()))
             handle.flush()
             yield
@@ -391,10 +443,19 @@ class RunDir:
         return pd.DataFrame(rows)
 
     def write_results(self, metric: str) -> Path:
-        tmp = self.results_csv.with_suffix(".tmp")
-        self.results_frame(metric).to_csv(tmp, index=False)
-        tmp.replace(self.results_csv)
+        frame = self.results_frame(metric)
+        with files.atomic_file(self.results_csv) as handle:
+            faults.point("sweep.results")
+            frame.to_csv(handle, index=False)
         return self.results_csv
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 2**20:,.1f}" if size < 10 * 2**20 else f"{size / 2**20:,.0f}"
+
+
+def folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
 
 
 def flatten(prefix: str, value: object, out: dict) -> None:

@@ -154,23 +154,6 @@ def test_sweep_on_an_existing_ray_cluster(make_config, tmp_path: Path) -> None:
         subprocess.run([str(ray_bin), "stop", "--force"], capture_output=True, timeout=120)
 
 
-def test_time_budget_stops_the_running_trials_and_leaves_none_running(make_config, tmp_path: Path) -> None:
-    """When budget.time runs out, Tune ends the trials in flight: each must end `stopped` (with what
-    it reached), in its folder and in results.csv, never stay `running`."""
-    path = sweep_space(make_config, tmp_path, trials=50, pruner="none")
-    config = yaml.safe_load(path.read_text())
-    config["budget"] = {"trials": 50, "max_epochs": 60, "time": 10}
-    config["space"]["epochs"] = 60
-    path.write_text(yaml.safe_dump(config))
-    assert main(run_args(path, tmp_path, "--quiet")) == 0
-    run_dir = RunDir(tmp_path / "runs" / "tiny-sweep")
-    statuses = [s.status for _, s in run_dir.statuses()]
-    assert "running" not in statuses
-    assert "stopped" in statuses and len(statuses) < 50
-    results = pd.read_csv(run_dir.results_csv)
-    assert "running" not in set(results["status"])
-
-
 def test_a_run_directory_never_mixes_two_experiments(make_config, tmp_path: Path, capsys) -> None:
     """More budget on the same experiment resumes it; the same name over other data is refused,
     saying what changed, unless --resume-changed says to go on."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stratsearch import faults, files
 from stratsearch.ensemble.combine import Prediction, greedy_counts, vote, weighted_mean
 from stratsearch.errors import StratsearchError
 from stratsearch.objective import Objective
@@ -183,20 +184,23 @@ def keep_top_models(run_dir: RunDir, objective: Objective, top_k: int) -> None:
             remove_model(record.folder)
 
 
-def load_members(records: list[TrialRecord]) -> list[Member]:
-    from stratsearch.train.artifacts import load_predictions
+def load_members(
+    records: list[TrialRecord], evaluate: Callable[[Any], tuple[Prediction, Prediction | None]], has_test: bool
+) -> list[Member]:
+    """The members' stored predictions; where a file is missing or unreadable (a disk fault), the
+    member's saved model predicts again and the files are written anew."""
+    from stratsearch.train.artifacts import load_model, read_predictions, save_predictions
 
     members = []
     for record in records:
-        test_path = record.predictions_path("test")
-        members.append(
-            Member(
-                record.number,
-                record.folder,
-                load_predictions(record.predictions_path("validation")),
-                load_predictions(test_path) if test_path.is_file() else None,
-            )
-        )
+        paths = [record.predictions_path("validation"), record.predictions_path("test")]
+        validation, test = (read_predictions(path) for path in paths)
+        if validation is None or (has_test and test is None):
+            validation, test = evaluate(load_model(record.folder)[0])
+            for path, prediction in zip(paths, (validation, test), strict=True):
+                if prediction is not None:
+                    save_predictions(path, prediction)
+        members.append(Member(record.number, record.folder, validation, test))
     return members
 
 
@@ -276,6 +280,9 @@ def write_ensemble(
         **recipe,
         "table": rows,
     }
+    # ensemble.json goes first and comes back last: a crash in between leaves no ensemble (the next
+    # `run` builds it again), never a recipe pointing at files half replaced.
+    run_dir.ensemble_json.unlink(missing_ok=True)
     for stale in ("soup", "predictions"):
         shutil.rmtree(out / stale, ignore_errors=True)
     if chosen is not None:
@@ -287,7 +294,9 @@ def write_ensemble(
             manifest = {**json.loads((best / "stratsearch.json").read_text()), "soup_of": summary["weights"]}
             save_model(run_dir.soup_dir, chosen.model, best / "model", manifest)
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "table.csv", index=False)
+    with files.atomic_file(out / "table.csv") as handle:
+        pd.DataFrame(rows).to_csv(handle, index=False)
+    faults.point("ensemble.write")
     write_json(run_dir.ensemble_json, summary)
     return summary
 
@@ -319,5 +328,5 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
         validation = predict(model, data.validation, data, batch_size, device)
         return validation, predict(model, data.test, data, batch_size, device) if data.test else None
 
-    pool = Pool(load_members(records), score, objective, evaluate)
+    pool = Pool(load_members(records, evaluate, data.test is not None), score, objective, evaluate)
     return write_ensemble(run_dir, pool, method, top_k, roles(records))

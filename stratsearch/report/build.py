@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from stratsearch.report.confirmation import confirmation_blocks, verdict
@@ -156,42 +157,56 @@ def findings_blocks(view: RunView, importance: Importance) -> list:
     return blocks
 
 
+def section(title: str, build: Callable[[], list]) -> Section:
+    """A report section, or, where it cannot be computed (a degenerate run, a record a disk fault
+    garbled), a section that says why: the report never fails the run it reports on."""
+    try:
+        return Section(title, build())
+    except Exception as err:  # any failure of one section: the others still stand
+        return Section(title, [Paragraph(f"Not computed: {type(err).__name__}: {err}")])
+
+
 def report_document(view: RunView) -> Document:
-    importance = param_importance(view)
+    try:
+        importance = param_importance(view)
+    except Exception as err:  # as in `section`
+        importance = Importance({}, 0, f"not computed: {type(err).__name__}: {err}")
     sections = [
-        Section("Verdict", [Paragraph(line) for line in verdict(view)]),
-        Section("Summary", [Table(["", ""], [[k, v] for k, v in facts(view)])]),
+        section("Verdict", lambda: [Paragraph(line) for line in verdict(view)]),
+        section("Summary", lambda: [Table(["", ""], [[k, v] for k, v in facts(view)])]),
     ]
     if view.confirmation is not None:
-        sections.append(Section("Confirmation over seeds", confirmation_blocks(view)))
+        sections.append(section("Confirmation over seeds", lambda: confirmation_blocks(view)))
     sections += [
-        Section("Findings", findings_blocks(view, importance)),
-        Section("Leaderboard", [leaderboard(view)]),
-        Section("What mattered", mattered(view, importance)),
+        section("Findings", lambda: findings_blocks(view, importance)),
+        section("Leaderboard", lambda: [leaderboard(view)]),
+        section("What mattered", lambda: mattered(view, importance)),
     ]
     if view.scored():
-        sections.append(
-            Section(
-                "How the search went",
-                [
-                    Figure("progress", search_progress_plot(view), "best so far, by trial number and by time"),
-                    Figure("learning-curves", learning_curves_plot(view), "learning curves: top trials and pruned"),
-                ],
-            )
-        )
+        sections.append(section("How the search went", lambda: search_figures(view)))
     if view.ensemble:
-        blocks: list = [ensemble_table(view)]
-        if view.ensemble.get("roles"):
-            said = "; ".join(f"{t}: {role}" for t, role in view.ensemble["roles"].items())
-            blocks.append(Paragraph(f"Members from the confirmation over seeds — {said}."))
-        sections.append(Section("Ensemble", blocks))
+        sections.append(section("Ensemble", lambda: ensemble_blocks(view)))
     failed = [t for t in view.trials if t.status == "failed"]
     if failed:
-        sections.append(
-            Section("Failed trials", [Table(["trial", "reason"], [[str(t.number), t.reason or ""] for t in failed])])
-        )
+        rows = [[str(t.number), t.reason or ""] for t in failed]
+        sections.append(Section("Failed trials", [Table(["trial", "reason"], rows)]))
     subtitle = f"stratsearch report of {shown_path(view.run_dir)}"
     return Document(f"{view.info.name}: which fine-tuning strategy won", subtitle, sections)
+
+
+def search_figures(view: RunView) -> list:
+    return [
+        Figure("progress", search_progress_plot(view), "best so far, by trial number and by time"),
+        Figure("learning-curves", learning_curves_plot(view), "learning curves: top trials and pruned"),
+    ]
+
+
+def ensemble_blocks(view: RunView) -> list:
+    blocks: list = [ensemble_table(view)]
+    if view.ensemble.get("roles"):
+        said = "; ".join(f"{t}: {role}" for t, role in view.ensemble["roles"].items())
+        blocks.append(Paragraph(f"Members from the confirmation over seeds — {said}."))
+    return blocks
 
 
 def compare_document(views: list[RunView]) -> Document:

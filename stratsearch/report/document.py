@@ -11,6 +11,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stratsearch import faults, files
+
 
 @dataclass
 class Paragraph:
@@ -159,6 +161,7 @@ def write(doc: Document, html_path: Path) -> tuple[Path, Path]:
     html_path.parent.mkdir(parents=True, exist_ok=True)
     md_path = html_path.with_suffix(".md")
     image_dir = html_path.with_name(f"{html_path.stem}_files")
-    html_path.write_text(to_html(doc), encoding="utf-8")
-    md_path.write_text(to_markdown(doc, image_dir), encoding="utf-8")
+    files.write_text(html_path, to_html(doc))
+    faults.point("report.write")
+    files.write_text(md_path, to_markdown(doc, image_dir))
     return html_path, md_path

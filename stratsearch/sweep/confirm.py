@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune.stopper import Stopper
 
+from stratsearch import faults
 from stratsearch.confirm.plan import CONFIRMATION, Confirmation, pick_candidates, plan_confirmation
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
@@ -114,7 +115,9 @@ def run_confirmation(
         round_context = dataclasses.replace(runs_context, jobs={job["optuna_number"]: job for job in jobs})
         space = {"optuna_number": tune.grid_search(list(round_context.jobs))}
         tuner = make_tuner(round_context, None, 1, progress, param_space=space)
+        faults.point("confirm.round")
         tuner.fit()
+        progress.raise_if_halted()
         reconcile(study, run_dir)
         confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds)
         for source, (after, drop) in confirmation.dropped().items():

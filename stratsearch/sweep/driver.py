@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stratsearch import files
 from stratsearch.confirm.plan import CONFIRMATION, plan_confirmation
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir, TrialRecord
@@ -65,7 +68,10 @@ def run_sweep(
     from rich.console import Console
 
     from stratsearch.prepare import model_and_data
+    from stratsearch.sweep.progress import TrialFailuresSaidOnce
     from stratsearch.train.prefix_cache import usage as prefix_usage
+
+    TrialFailuresSaidOnce.install()
 
     console = Console(stderr=True, soft_wrap=True)
     run_dir = RunDir((runs_dir / spec.name).resolve())
@@ -73,7 +79,7 @@ def run_sweep(
     if spec.secondary and confirm.seeds:
         console.print("confirmation over seeds: off for a sweep of several objectives", markup=False)
         confirm = confirm.model_copy(update={"seeds": 0})
-    with run_dir.lock():
+    with run_dir.lock(), full_disk_stops(run_dir):
         run_dir.check_fingerprint(spec.fingerprint(), resume_changed)
         (run_dir.path / "space.yaml").write_text(Path(spec.file).read_text())
         study, starts = open_study(spec, run_dir)
@@ -123,13 +129,31 @@ def run_sweep(
                 tuner = partial(make_tuner, spec, want, "confirm")
                 run_confirmation(run_dir, study, context, confirm, tuner, console, deadline)
         finally:
-            run_dir.add_elapsed(time.time() - started)
-            run_dir.write_results(spec.objective.metric)
+            try:
+                run_dir.add_elapsed(time.time() - started)
+                run_dir.write_results(spec.objective.metric)
+            except OSError as err:  # on a full disk, the error that stopped the sweep says so already
+                if not files.disk_full(err):
+                    raise
             console.print(prefix_usage(), markup=False)
             if not address:
                 ray.shutdown()
         finish_ensemble(spec, run_dir, data, console)
     return run_dir
+
+
+@contextmanager
+def full_disk_stops(run_dir: RunDir) -> Iterator[None]:
+    """A full disk met by any writer (ours, SQLite's, Ray Tune's) ends the sweep with the error that
+    says where, how much a trial needs and how to go on, rather than a traceback."""
+    try:
+        yield
+    except StratsearchError:
+        raise
+    except Exception as err:
+        if (full := files.full_disk_line(err) or files.out_of_space(run_dir.path)) is None:
+            raise
+        raise run_dir.disk_full(full) from None
 
 
 def is_confirmation(record: TrialRecord) -> bool:
@@ -199,6 +223,7 @@ def search(
     tuner = make_tuner(spec, want, "tune", context, searcher, samples, progress, scheduler, time_left, reserve)
     with progress:
         tuner.fit()
+    progress.raise_if_halted()
     settle_in_flight(run_dir, stopped_by_budget=deadline is not None)
     reconcile(study, run_dir)
 
@@ -219,6 +244,7 @@ def make_tuner(
     """Ray Tune running `samples` trials of the common trainer, proposed by `search_alg` (Optuna's
     sampler in the search; the fixed seed runs of a confirmation), stopped early by `scheduler`."""
     from ray import tune
+    from ray.tune.stopper import CombinedStopper
 
     resources = {"cpu": want.cpus, "gpu": want.gpus}
     return tune.Tuner(
@@ -238,7 +264,7 @@ def make_tuner(
             verbose=0,
             callbacks=[progress],
             failure_config=tune.FailureConfig(max_failures=0),
-            stop=stop,
+            stop=CombinedStopper(progress.halt, *([stop] if stop else [])),
         ),
     )
 
@@ -265,4 +291,13 @@ def finish_ensemble(spec: SpaceSpec, run_dir: RunDir, data: Any, console: Any) -
         console.print("no trial finished: no ensemble", markup=False)
         return
     console.print(f"ensembling the top {top_k} trials ({spec.ensemble.method})", markup=False)
-    ensemble_run(run_dir, data, spec.objective, top_k, spec.ensemble.method)
+    try:
+        ensemble_run(run_dir, data, spec.objective, top_k, spec.ensemble.method)
+    except Exception as err:  # the trials are the night's work: an ensemble that fails must not hide them
+        if files.disk_full(err):
+            raise
+        console.print(
+            f"ensemble not built: {type(err).__name__}: {err} (the trials are kept; retry with"
+            f" `stratsearch ensemble {run_dir}`)",
+            markup=False,
+        )

@@ -7,16 +7,52 @@ killed before it can say so.
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.stopper import Stopper
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from stratsearch import files
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
+
+
+class TrialFailuresSaidOnce(logging.Filter):
+    """Tune logs each failed trial with its whole traceback (some 40 lines of Ray's own frames),
+    then lists the failed trials again as the sweep ends. The progress says which trial failed and
+    why in one line; the traceback stays in `tune/<trial>/error.txt`."""
+
+    SAID = ("Trial task failed for trial", "Trials did not complete")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.SAID)
+
+    @classmethod
+    def install(cls) -> None:
+        for name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, cls) for f in logger.filters):
+                logger.addFilter(cls())
+
+
+class Halt(Stopper):
+    """Ends the whole sweep at once when going on cannot succeed: a trial could not write to a full
+    disk. `why` says so; the driver turns it into the error the user sees."""
+
+    def __init__(self) -> None:
+        self.why: str | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.why is not None
 
 
 class SweepProgress(Callback):
@@ -42,6 +78,7 @@ class SweepProgress(Callback):
         self.live: Live | None = None
         self.tracker = tracker
         self.reserve = reserve
+        self.halt = Halt()
 
     def __getstate__(self) -> dict:
         # Tune pickles its callbacks with the experiment state; a console and a live display
@@ -80,6 +117,11 @@ class SweepProgress(Callback):
         )
         return table
 
+    def raise_if_halted(self) -> None:
+        """After Tune returns: the error that ended the sweep early, if one did (a full disk)."""
+        if self.halt.why is not None:
+            raise self.run_dir.disk_full(self.halt.why)
+
     def refresh(self) -> None:
         if self.live:
             self.live.update(self.table())
@@ -100,9 +142,12 @@ class SweepProgress(Callback):
         self.counts["running"] = max(0, self.counts["running"] - 1)
         record = self.run_dir.trial(trial.config["optuna_number"])
         status = record.status()
+        if errored and (full := files.full_disk_line(trial_error(trial))):
+            self.halt.why = full  # the trial stays unfinished: the resume after space is freed runs it again
+            return
         if status.status == "running":  # Tune stopped it, or its worker died
             if errored:
-                record.finish("failed", reason=f"worker died: {trial.error_file or 'no error file'}")
+                record.finish("failed", reason=worker_death(trial))
             else:
                 over = self.time_budget_s is not None and time.time() - self.started >= self.time_budget_s
                 over = over or (self.reserve is not None and self.reserve.stop)
@@ -129,6 +174,22 @@ class SweepProgress(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.ended(trial, errored=True)
+
+
+def trial_error(trial: Any) -> str:
+    """The text of the error Ray recorded for a trial ("" if none). Read from the driver's own copy:
+    Tune syncs it to the run directory only later."""
+    name = trial.run_metadata.error_filename
+    path = Path(trial.local_path, name) if trial.local_path and name else None
+    return path.read_text(errors="replace") if path is not None and path.is_file() else ""
+
+
+def worker_death(trial: Any) -> str:
+    """Why a trial that never recorded its end failed: its worker process (or the node under
+    it) died, which only Ray saw. The first line of Ray's error says how."""
+    lines = [line.strip() for line in trial_error(trial).splitlines() if line.strip()]
+    said = next((line for line in lines if not line.startswith("Failure #")), "Ray recorded no error")
+    return f"the Ray worker running it died ({said}); killed, out of memory, or its node was lost"
 
 
 def describe(config: dict) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stratsearch import faults, files
 from stratsearch.objective import Objective
 from stratsearch.rundir import LINEAGE, RunDir
 from stratsearch.sweep.duds import NotLearning, not_learning
@@ -54,6 +55,7 @@ class TrialRunner:
         self.epochs = 0
 
     def run(self) -> None:
+        import ray
         import torch
         from ray import tune
 
@@ -63,7 +65,7 @@ class TrialRunner:
         ctx = self.context
         params = {k: v for k, v in self.config.items() if k not in CONTROL_KEYS}
         lineage = {k: self.config[k] for k in LINEAGE if k in self.config}
-        start = (params, self.config["baseline"], self.config["origin"])
+        start = (params, self.config["baseline"], self.config["origin"], ray.get_runtime_context().get_node_id())
         try:
             trial = trial_from_space(self.config["trial_config"], ctx.data.task).for_model(ctx.model_path)
         except Exception as err:
@@ -80,7 +82,8 @@ class TrialRunner:
             tune.report(dict(self.last_report))
             return
         except Exception as err:  # any failure of one trial is recorded and the sweep goes on
-            self.failed(err)
+            if not files.disk_full(err):  # not the trial's fault: it stays unfinished and runs again on resume
+                self.failed(err)
             raise
         self.finish(result, trial.to_dict())
         tune.report(dict(self.last_report))
@@ -90,6 +93,7 @@ class TrialRunner:
 
         from stratsearch.train.artifacts import save_predictions
 
+        faults.point("trial.epoch")
         metric = self.context.objective.metric
         if m.is_best:  # the trainer judges "best" by the same objective
             self.best_value, self.best_epoch = m.validation[metric], m.epoch
@@ -101,6 +105,7 @@ class TrialRunner:
             row, self.best_value, self.best_epoch, objectives, trainable_parameters=m.trainable_parameters
         )
         self.last_report = {OBJECTIVE: self.best_value, "epoch": m.epoch, **measures}
+        faults.point("trial.recorded")
         if self.context.trivial is not None and (why := not_learning(m, self.context.trivial, self.context.objective)):
             raise NotLearning(why)
         if m.epoch < self.epochs:
@@ -112,7 +117,10 @@ class TrialRunner:
         import torch
 
         reason = f"{type(err).__name__}: {err}"
-        if isinstance(err, torch.cuda.OutOfMemoryError | MemoryError):
+        # On the CPU torch's allocator raises a plain RuntimeError ("DefaultCPUAllocator: can't
+        # allocate memory…", or "not enough memory") where the GPU's raises OutOfMemoryError.
+        cpu_oom = isinstance(err, RuntimeError) and ("allocate memory" in str(err) or "not enough memory" in str(err))
+        if isinstance(err, torch.cuda.OutOfMemoryError | MemoryError) or cpu_oom:
             reason = f"out of memory: {err}"
         self.record.finish("failed", reason=reason)
 
@@ -137,6 +145,7 @@ class TrialRunner:
                 "base_model": str(ctx.model_path),
             }
             save_model(self.record.folder, result.model, ctx.model_path, manifest)
+            faults.point("trial.saved")
         self.record.finish(
             "finished",
             epochs_run=len(result.history),

@@ -2,19 +2,23 @@
 
 Layout: `model/` (the encoder in save_pretrained format, LoRA merged in, plus tokenizer),
 `head.safetensors`, `stratsearch.json` (task, labels, resolved config, metrics) and
-`predictions/{validation,test}.npz`.
+`predictions/{validation,test}.npz`. Both are written so that a crash leaves the old files or the
+new ones (`files.py`), never half a model that `has_model` would take for whole.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
 
+from stratsearch import faults, files
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
 from stratsearch.train.strategies.heads import HeadConfig
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
     from stratsearch.space.load import SpaceSpec
     from stratsearch.train.config import TrialConfig
     from stratsearch.train.trainer import TrainResult
+
+
+STAGING = ".saving"  # a model being saved, moved into place once whole
 
 
 def merge_adapters(backbone: nn.Module) -> nn.Module:
@@ -38,10 +45,12 @@ def merge_adapters(backbone: nn.Module) -> nn.Module:
 def save_predictions(path: Path, predictions: Any) -> None:
     """Per-word predictions are ragged: stored flat with per-example lengths."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(predictions, list):
-        np.savez(path, values=np.concatenate(predictions), lengths=np.array([len(p) for p in predictions]))
-    else:
-        np.savez(path, values=predictions)
+    with files.atomic_file(path, "wb") as handle:
+        if isinstance(predictions, list):
+            np.savez(handle, values=np.concatenate(predictions), lengths=np.array([len(p) for p in predictions]))
+        else:
+            np.savez(handle, values=predictions)
+        faults.point("trial.predictions")
 
 
 def load_predictions(path: Path) -> Any:
@@ -53,27 +62,54 @@ def load_predictions(path: Path) -> Any:
         return np.split(values, np.cumsum(stored["lengths"])[:-1])
 
 
+def read_predictions(path: Path) -> Any | None:
+    """`load_predictions`, or None when the file is missing or unreadable (truncated, garbled)."""
+    try:
+        return load_predictions(path)
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
 def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict[str, Any]) -> None:
     """The encoder (LoRA merged in) and tokenizer in `out/model`, the head beside it, and a manifest
-    (`task`, `labels`, `config` at least) that `load_model` rebuilds the model from."""
+    (`task`, `labels`, `config` at least) that `load_model` rebuilds the model from.
+
+    Everything is written to `out/.saving/` first and moved into place after, the manifest last:
+    a model counts as saved (`has_model`) once its manifest is there."""
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
-    out.mkdir(parents=True, exist_ok=True)
-    merge_adapters(model.backbone).save_pretrained(out / "model")
-    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(out / "model")
-    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, out / "head.safetensors")
-    (out / "stratsearch.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    merge_adapters(model.backbone).save_pretrained(staging / "model")
+    faults.point("trial.model")
+    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(staging / "model")
+    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, staging / "head.safetensors")
+    for written in [*(staging / "model").iterdir(), staging / "head.safetensors"]:
+        with open(written, "rb") as handle:
+            os.fsync(handle.fileno())
+    remove_saved(out)
+    (staging / "model").rename(out / "model")
+    (staging / "head.safetensors").rename(out / "head.safetensors")
+    staging.rmdir()
+    files.write_text(out / "stratsearch.json", json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def has_model(folder: Path) -> bool:
-    return (folder / "head.safetensors").is_file() and (folder / "model" / "config.json").is_file()
+    return all((folder / name).is_file() for name in ("stratsearch.json", "head.safetensors", "model/config.json"))
 
 
 def remove_model(folder: Path) -> None:
+    """Delete a saved model, and whatever a save cut short left staged."""
+    remove_saved(folder)
+    shutil.rmtree(folder / STAGING, ignore_errors=True)
+
+
+def remove_saved(folder: Path) -> None:
+    (folder / "stratsearch.json").unlink(missing_ok=True)  # first: from here on it is not a saved model
+    (folder / "head.safetensors").unlink(missing_ok=True)
     shutil.rmtree(folder / "model", ignore_errors=True)
-    for name in ("head.safetensors", "stratsearch.json"):
-        (folder / name).unlink(missing_ok=True)
 
 
 def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
