@@ -508,7 +508,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def disk_full(err: Exception) -> StratsearchError:
+def full_disk_error(err: Exception) -> StratsearchError:
     """What to do about a full disk, sized by the run directory the failed write was in."""
     filename = getattr(err, "filename", None)
     where = Path(filename or ".").resolve()
@@ -534,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a full disk, found by whatever wrote last (ours, SQLite's, Ray's)
         if not files.disk_full(err):
             raise
-        console.print(Text("error: ", style="red") + Text(str(disk_full(err))), highlight=False)
+        console.print(Text("error: ", style="red") + Text(str(full_disk_error(err))), highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted")

@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+NEARLY_FULL = 2**20  # bytes: less than this left and an error there is taken for a full disk
+FULL = ("No space left on device", "database or disk is full")  # the OS's words, and SQLite's
+
 
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
@@ -39,10 +42,6 @@ def atomic_file(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO]:
         fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)  # only left when the block failed
-
-
-NEARLY_FULL = 2**20  # bytes: less than this left and an error there is taken for a full disk
-FULL = ("No space left on device", "database or disk is full")  # the OS's words, and SQLite's
 
 
 def disk_full(err: BaseException | None) -> bool:

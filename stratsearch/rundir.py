@@ -97,6 +97,12 @@ class TrialStatus:
     objectives: list[float] | None = None  # what the study is told if the trial ends here
     trainable_parameters: int | None = None
     train_seconds: float | None = None
+    train_flops: float | None = None  # estimated (train/cost.py)
+    examples_seen: int | None = None  # training examples processed, all epochs
+    peak_memory_mb: float | None = None  # CUDA peak allocated, or the worker process's peak RSS on the CPU
+    drift: float | None = None  # 1 − linear CKA of the top layer to the pretrained encoder (train/drift.py)
+    cka: list[float] | None = None  # per layer, the embeddings first
+    drift_seconds: float | None = None  # what measuring the drift cost
     test: dict[str, float] | None = None  # test metrics, finished trials only
     epochs_run: int | None = None
     pruned_at_epoch: int | None = None
@@ -435,6 +441,11 @@ class RunDir:
                 "epochs_run": status.epoch,
                 "wall_s": status.wall_s,
                 "trainable_parameters": status.trainable_parameters,
+                "train_seconds": status.train_seconds,
+                "train_flops": status.train_flops,
+                "examples_seen": status.examples_seen,
+                "peak_memory_mb": status.peak_memory_mb,
+                "drift": status.drift,
                 f"test_{metric}": status.test_value(metric),
                 "reason": status.reason,
             }

@@ -160,7 +160,8 @@ MALFORMED = [
     (
         "objective.metric",
         ["accuracy", "trainable_params"],
-        "objective.metric[1]: expected one of ['accuracy', 'macro_f1', 'trainable_parameters', 'train_seconds']",
+        "objective.metric[1]: expected one of ['accuracy', 'macro_f1', 'trainable_parameters', 'train_seconds',"
+        " 'train_flops']",
     ),
     (
         "objective.metric",

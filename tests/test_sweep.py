@@ -45,6 +45,11 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
             assert record.metrics() and record.predictions_path("validation").is_file()
     finished = [r for r in RunDir(run_dir).trials() if r.status().status == "finished"]
     assert all(r.predictions_path("test").is_file() for r in finished)
+    # what each cost, and how far it moved the encoder (train/cost.py, train/drift.py)
+    for s in (r.status() for r in finished):
+        assert s.train_flops > 0 and s.examples_seen > 0 and s.peak_memory_mb > 0
+        assert 0.0 <= s.drift <= 1.0 and len(s.cka) == 4 and s.drift_seconds < s.wall_s
+    assert results["train_flops"].notna().sum() == len(finished)
     # the Optuna study persisted in SQLite, conditional names as in the space
     study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{run_dir / 'study.db'}")
     assert len(study.trials) == 4

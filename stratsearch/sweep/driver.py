@@ -69,6 +69,7 @@ def run_sweep(
 
     from stratsearch.prepare import model_and_data
     from stratsearch.sweep.progress import TrialFailuresSaidOnce
+    from stratsearch.train.drift import make_probe
     from stratsearch.train.prefix_cache import usage as prefix_usage
 
     TrialFailuresSaidOnce.install()
@@ -81,7 +82,7 @@ def run_sweep(
         confirm = confirm.model_copy(update={"seeds": 0})
     with run_dir.lock(), full_disk_stops(run_dir):
         run_dir.check_fingerprint(spec.fingerprint(), resume_changed)
-        (run_dir.path / "space.yaml").write_text(Path(spec.file).read_text())
+        files.write_text(run_dir.path / "space.yaml", Path(spec.file).read_text())
         study, starts = open_study(spec, run_dir)
         restarted = reconcile(study, run_dir)
         ended = Counter(s.status for r, s in run_dir.statuses() if s.status in FINAL and not is_confirmation(r))
@@ -115,6 +116,7 @@ def run_sweep(
                 secondary=[o.metric for o in spec.secondary],
                 keep_top=spec.ensemble.top_k,
                 trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
+                probe=make_probe(model_path, data),
             )
             reserve = None
             if deadline is not None and confirm.seeds:

@@ -19,6 +19,7 @@ from stratsearch.sweep.search import OBJECTIVE
 
 if TYPE_CHECKING:
     from stratsearch.train.data import Dataset
+    from stratsearch.train.drift import Probe
     from stratsearch.train.trainer import EpochMetrics, TrainResult
 
 CONTROL_KEYS = ("trial_config", "optuna_number", "baseline", "origin", *LINEAGE)  # the rest: Optuna's params
@@ -37,6 +38,7 @@ class SweepContext:
     trivial: dict[str, float] | None = None  # the trivial predictor's validation scores; None: no dud rule
     save_every_model: bool = False  # confirmation runs keep theirs: the winner's seeds are ensemble members
     jobs: dict[int, dict] | None = None  # a confirmation round: each trial's whole config, by its number
+    probe: Probe | None = None  # the probe texts a finished trial's drift is measured on
 
 
 def run_trial(config: dict, *, context: SweepContext) -> None:
@@ -99,7 +101,12 @@ class TrialRunner:
             self.best_value, self.best_epoch = m.validation[metric], m.epoch
             save_predictions(self.record.predictions_path("validation"), m.predictions)
         row = {"epoch": m.epoch, "train_loss": m.train_loss, "seconds": m.seconds, **m.validation}
-        measures = {**m.validation, "trainable_parameters": m.trainable_parameters, "train_seconds": m.train_seconds}
+        measures = {
+            **m.validation,
+            "trainable_parameters": m.trainable_parameters,
+            "train_seconds": m.train_seconds,
+            "train_flops": m.train_flops,
+        }
         objectives = [self.best_value, *(measures[name] for name in self.context.secondary)]
         self.record.epoch(
             row, self.best_value, self.best_epoch, objectives, trainable_parameters=m.trainable_parameters
@@ -132,8 +139,13 @@ class TrialRunner:
 
     def finish(self, result: TrainResult, config: dict) -> None:
         from stratsearch.train.artifacts import save_model, save_predictions
+        from stratsearch.train.drift import measure_drift
 
         ctx = self.context
+        drift = {}
+        if ctx.probe is not None:  # before saving, which folds LoRA adapters into the weights
+            measured = measure_drift(result.model.backbone, ctx.probe, ctx.data)
+            drift = {"cka": measured.cka, "drift": measured.top, "drift_seconds": measured.seconds}
         if result.test_predictions is not None:
             save_predictions(self.record.predictions_path("test"), result.test_predictions)
         best_value = float(result.best.validation[ctx.objective.metric])
@@ -154,4 +166,8 @@ class TrialRunner:
             test=result.test_metrics,
             trainable_parameters=result.trainable_parameters,
             train_seconds=result.timings["train"],
+            train_flops=result.train_flops,
+            examples_seen=result.examples_seen,
+            peak_memory_mb=result.peak_memory_mb,
+            **drift,
         )

@@ -25,6 +25,7 @@ import torch
 from stratsearch.errors import StratsearchError, TrainingDiverged
 from stratsearch.objective import Objective
 from stratsearch.train.config import TrialConfig
+from stratsearch.train.cost import batch_flops, model_costs, peak_memory_mb
 from stratsearch.train.data import Dataset, Encoding, Split, collate, length_bucketed_batches, sorted_batches
 from stratsearch.train.model import TaskModel, blocks, encoder_layers, load_backbone
 from stratsearch.train.prefix_cache import prefix_feed
@@ -49,6 +50,8 @@ class EpochMetrics:
     train_seconds: float = 0.0  # training loop time so far, all epochs
     loss_trend: float = 1.0  # the last third of the step losses so far over the first third (< 1: falling)
     steps: int = 0  # optimizer steps so far
+    train_flops: float = 0.0  # estimated training FLOPs so far (cost.py)
+    examples_seen: int = 0  # training examples processed so far, all epochs
 
 
 @dataclass
@@ -61,6 +64,15 @@ class TrainResult:
     test_metrics: dict[str, float] | None
     trainable_parameters: int
     timings: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: float = 0.0  # cost.py: peak_memory_mb
+
+    @property
+    def train_flops(self) -> float:
+        return self.history[-1].train_flops
+
+    @property
+    def examples_seen(self) -> int:
+        return self.history[-1].examples_seen
 
     @property
     def best(self) -> EpochMetrics:
@@ -158,6 +170,8 @@ def train(
 
         data = with_augmented_train(data, trial, AutoTokenizer.from_pretrained(model_path))
 
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     model = build_model(model_path, data, trial).to(device)
     parts = blocks(model.backbone)
     # Named before any layer is swapped out for the prefix cache, which renames the layers above.
@@ -180,7 +194,8 @@ def train(
     step_losses: list[float] = []  # every step's loss, for the trend the dud rule reads
     best_value: float | None = None
     best_state: dict[str, torch.Tensor] = {}
-    step = 0
+    step = examples_seen = 0
+    flops = 0.0
     timings = {"setup": time.perf_counter() - started, "train": 0.0, "evaluate": 0.0}
 
     # Frozen bottom layers held in eval mode compute the same states every epoch: train from a cache
@@ -195,11 +210,16 @@ def train(
                 gradual_unfreeze(parts, tunable, epoch)
             model.set_train_mode()
             trainable = [p for p in model.parameters() if p.requires_grad]
+            costs = model_costs(parts, model.head, model.backbone.config.hidden_size)
+            cached = cached_depth + 1 if feed and epoch > 0 else 0  # embeddings + layers the cache serves
             epoch_losses: list[float] = []
             for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
                 batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id).items()}
+                examples, length = batch["input_ids"].shape
+                flops += batch_flops(costs, examples, length, model.token_level, cached)
+                examples_seen += examples
                 if feed:
-                    feed("train", idx, batch["input_ids"].shape[1])
+                    feed("train", idx, length)
                 factor = lr_factor(step, total_steps, warmup_steps, trial.schedule)
                 for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
                     group["lr"] = base_lr * factor
@@ -247,6 +267,8 @@ def train(
                 timings["train"],
                 loss_trend(step_losses := step_losses + epoch_losses),
                 step,
+                flops,
+                examples_seen,
             )
             history.append(record)
             if report:
@@ -267,4 +289,5 @@ def train(
         test_metrics=test_metrics,
         trainable_parameters=tunable_count,
         timings=timings,
+        peak_memory_mb=peak_memory_mb(device),
     )

@@ -1,0 +1,93 @@
+"""How far fine-tuning moved the encoder from the pretrained one: linear CKA per layer.
+
+Linear CKA (Kornblith et al., ICML 2019) compares two sets of representations of the same
+examples, ‖Yᵀ X‖²_F / (‖Xᵀ X‖_F ‖Yᵀ Y‖_F) on column-centred features: 1 when one is a rotation
+and scaling of the other, near 0 when unrelated. A trial's **drift** is 1 − CKA between the
+fine-tuned and the pretrained encoder's mean-pooled top-layer states on a probe set (training
+texts drawn once per run), so 0 means the top layer represents these texts as before.
+
+It is a similarity of representations, not a measure of forgetting itself: a low drift says the
+encoder still encodes these texts as it did; it does not say how well it would do on another
+task (that needs a task), and a high drift on a probe of the training texts is what adapting
+to them looks like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from stratsearch.train.data import Dataset, Split, collate
+from stratsearch.train.strategies.heads import mean_pool
+
+PROBE_SIZE = 256  # texts: CKA settles well before this, and the trial's cost stays small
+BATCH = 64
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA between two representations of the same n examples, (n, d1) and (n, d2)."""
+    x = x.double() - x.double().mean(0)
+    y = y.double() - y.double().mean(0)
+    denominator = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
+    return float(torch.linalg.matrix_norm(y.T @ x) ** 2 / denominator) if denominator > 0 else 0.0
+
+
+@torch.no_grad()
+def pooled_states(backbone: nn.Module, split: Split, idx: np.ndarray, pad_id: int) -> list[torch.Tensor]:
+    """Mean-pooled states of the examples `idx`, per layer (the embeddings first), on the CPU."""
+    device = next(backbone.parameters()).device
+    was_training = backbone.training
+    backbone.eval()
+    layers: list[list[torch.Tensor]] = []
+    for start in range(0, len(idx), BATCH):
+        batch = collate(split, idx[start : start + BATCH], pad_id)
+        mask = batch["attention_mask"].to(device)
+        out = backbone(input_ids=batch["input_ids"].to(device), attention_mask=mask, output_hidden_states=True)
+        for i, hidden in enumerate(out.hidden_states):
+            if len(layers) <= i:
+                layers.append([])
+            layers[i].append(mean_pool(hidden.float(), mask).cpu())
+    backbone.train(was_training)
+    return [torch.cat(parts) for parts in layers]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The probe texts (training examples drawn once per run) and the pretrained encoder's states on them."""
+
+    idx: np.ndarray
+    reference: list[torch.Tensor]  # per layer, embeddings first
+
+
+def make_probe(model_path: Path, data: Dataset, seed: int = 0) -> Probe:
+    from stratsearch.train.model import load_backbone
+
+    size = min(PROBE_SIZE, len(data.train))
+    idx = np.sort(np.random.default_rng(seed).choice(len(data.train), size=size, replace=False))
+    return Probe(idx, pooled_states(load_backbone(model_path, 0.0, 0.0), data.train, idx, data.pad_id))
+
+
+@dataclass(frozen=True)
+class Drift:
+    cka: list[float]  # per layer against the pretrained encoder, embeddings first
+    seconds: float  # what measuring it cost
+
+    @property
+    def top(self) -> float:
+        """1 − CKA of the top layer: the trial's drift."""
+        return 1.0 - self.cka[-1]
+
+
+def measure_drift(backbone: nn.Module, probe: Probe, data: Dataset) -> Drift:
+    import time
+
+    if not any(p.requires_grad for p in backbone.parameters()):  # nothing trained: the pretrained encoder
+        return Drift([1.0] * len(probe.reference), 0.0)
+    start = time.perf_counter()
+    states = pooled_states(backbone, data.train, probe.idx, data.pad_id)
+    cka = [linear_cka(tuned, before) for tuned, before in zip(states, probe.reference, strict=True)]
+    return Drift(cka, time.perf_counter() - start)

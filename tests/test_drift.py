@@ -1,0 +1,48 @@
+"""Linear CKA and the drift a trial records: known values, invariances, an encoder against itself,
+unrelated representations, and a fine-tuned encoder against the pretrained one."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stratsearch.prepare import prepare
+from stratsearch.train.drift import linear_cka, make_probe, measure_drift
+from stratsearch.train.model import load_backbone
+from tests.test_trainer import fit
+
+
+def test_linear_cka_by_hand() -> None:
+    # With one feature per side, linear CKA is the squared Pearson correlation: centred
+    # x = (-1, 0, 1), y = (0, -1, 1) correlate at 1/2, so CKA = 1/4.
+    x = torch.tensor([[1.0], [2.0], [3.0]])
+    y = torch.tensor([[1.0], [0.0], [2.0]])
+    assert linear_cka(x, y) == pytest.approx(0.25)
+    # Two features: x's columns orthogonal and of equal norm, y = x's first column only:
+    # ‖yᵀx‖² = 4, ‖xᵀx‖ = √(2²+2²) = 2√2, ‖yᵀy‖ = 2 → 4 / (4√2) = 1/√2.
+    x = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    assert linear_cka(x, x[:, :1]) == pytest.approx(2**-0.5)
+
+
+def test_linear_cka_is_one_under_rotation_and_scaling_and_low_for_unrelated_features() -> None:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 16, generator=generator)
+    rotation, _ = torch.linalg.qr(torch.randn(16, 16, generator=generator))
+    assert linear_cka(x, 3.0 * x @ rotation) == pytest.approx(1.0)
+    assert linear_cka(x, torch.randn(512, 16, generator=generator)) < 0.1
+
+
+def test_an_encoder_against_itself_has_no_drift_and_fine_tuning_moves_it(make_config) -> None:
+    path = make_config(space={"epochs": 3, "optimizer": {"adamw": {"lr": 3e-3}}}, n_train=64)
+    prepared = prepare(path)
+    probe = make_probe(prepared.model_path, prepared.data)
+    pretrained = load_backbone(prepared.model_path, 0.0, 0.0)
+    same = measure_drift(pretrained, probe, prepared.data)
+    assert same.cka == pytest.approx([1.0] * 4) and same.top == pytest.approx(0.0, abs=1e-9)
+
+    _, tuned = fit(path)
+    moved = measure_drift(tuned.model.backbone, probe, prepared.data)
+    assert moved.top > 0.01
+    assert all(0.0 <= c <= 1.0 + 1e-9 for c in moved.cka)
+    _, frozen = fit(path, {"freeze_depth": 3})  # every layer frozen: only the head trains
+    assert measure_drift(frozen.model.backbone, probe, prepared.data).top == pytest.approx(0.0, abs=1e-9)
