@@ -8,6 +8,7 @@ killed before it can say so.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from rich.table import Table
 from stratsearch import files
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
+from stratsearch.sweep.trial import out_of_memory
 
 
 class TrialFailuresSaidOnce(logging.Filter):
@@ -184,11 +186,23 @@ def trial_error(trial: Any) -> str:
     return path.read_text(errors="replace") if path is not None and path.is_file() else ""
 
 
+ACTOR_DIED = ("actor died", "actor is dead", "node has died", "worker died")  # Ray's words for a lost worker
+
+
 def worker_death(trial: Any) -> str:
-    """Why a trial that never recorded its end failed: its worker process (or the node under
-    it) died, which only Ray saw. The first line of Ray's error says how."""
-    lines = [line.strip() for line in trial_error(trial).splitlines() if line.strip()]
-    said = next((line for line in lines if not line.startswith("Failure #")), "Ray recorded no error")
+    """Why a trial that never recorded its end failed, from what only Ray saw: its worker process
+    (or the node under it) died, or it raised where it could not record the error itself (out of
+    memory, say). A traceback's last line names the error; otherwise the first line says how."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", trial_error(trial))  # Ray colours its task names
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
+    if not lines:
+        return "the Ray worker running it died (Ray recorded no error); killed, out of memory, or its node was lost"
+    raised = len(lines) > 1 and not any(words in text for words in ACTOR_DIED)  # a traceback, not a death
+    said = lines[-1] if raised else lines[0]
+    if out_of_memory(said):
+        return f"out of memory: {said}"
+    if raised:
+        return f"{said} (recorded by Ray: the trial could not record it)"
     return f"the Ray worker running it died ({said}); killed, out of memory, or its node was lost"
 
 

@@ -41,6 +41,28 @@ class SweepContext:
     probe: Probe | None = None  # the probe texts a finished trial's drift is measured on
 
 
+# How running out of memory reads: torch on the GPU (OutOfMemoryError), torch's CPU allocator
+# ("DefaultCPUAllocator: can't allocate memory…", "not enough memory"), Python, and the OS (errno 12).
+OUT_OF_MEMORY = ("OutOfMemoryError", "allocate memory", "not enough memory", "MemoryError")
+
+
+def out_of_memory(said: str) -> bool:
+    return any(words in said for words in OUT_OF_MEMORY)
+
+
+def at_memory_limit(margin: int = 64 * 2**20) -> bool:
+    """Whether this process is within `margin` bytes of its address-space limit (`ulimit -v`), in
+    which case whatever failed, failed for want of memory, however a library words it (oneDNN:
+    "could not create a primitive")."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return False
+    held = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    return held + margin >= soft
+
+
 def run_trial(config: dict, *, context: SweepContext) -> None:
     """Ray Tune function trainable."""
     TrialRunner(context, config).run()
@@ -79,6 +101,7 @@ class TrialRunner:
         try:
             torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
             result = train(ctx.model_path, ctx.data, trial, ctx.objective, report=self.report)
+            self.finish(result, trial.to_dict())  # measuring drift and saving can fail too
         except NotLearning as stop:
             self.record.finish("stopped", reason=str(stop), pruned_at_epoch=self.record.status().epoch)
             tune.report(dict(self.last_report))
@@ -87,7 +110,6 @@ class TrialRunner:
             if not files.disk_full(err):  # not the trial's fault: it stays unfinished and runs again on resume
                 self.failed(err)
             raise
-        self.finish(result, trial.to_dict())
         tune.report(dict(self.last_report))
 
     def report(self, m: EpochMetrics) -> None:
@@ -121,15 +143,9 @@ class TrialRunner:
             tune.report(dict(self.last_report))
 
     def failed(self, err: BaseException) -> None:
-        import torch
-
         reason = f"{type(err).__name__}: {err}"
-        # On the CPU torch's allocator raises a plain RuntimeError ("DefaultCPUAllocator: can't
-        # allocate memory…", or "not enough memory") where the GPU's raises OutOfMemoryError.
-        cpu_oom = isinstance(err, RuntimeError) and ("allocate memory" in str(err) or "not enough memory" in str(err))
-        if isinstance(err, torch.cuda.OutOfMemoryError | MemoryError) or cpu_oom:
-            reason = f"out of memory: {err}"
-        self.record.finish("failed", reason=reason)
+        oom = out_of_memory(reason) or at_memory_limit()
+        self.record.finish("failed", reason=f"out of memory: {reason}" if oom else reason)
 
     def in_top(self, value: float) -> bool:
         """Whether a trial ending with `value` ranks among the top k of the trials finished so far."""
