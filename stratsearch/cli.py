@@ -180,11 +180,12 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
     """After `run` or `confirm`: the trial counts, the best trial, the ensemble, and the report."""
     from collections import Counter
 
-    counts = Counter(s.status for _, s in run_dir.statuses() if s.status != "interrupted")
+    statuses = run_dir.statuses()
+    counts = Counter(s.status for _, s in statuses if s.status != "interrupted")
     trials = sum(counts.values())
     console.print(f"{trials} trials in {run_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     console.print(f"results: {run_dir.results_csv}; Optuna study: {run_dir.study_path}", markup=False)
-    failed = [(r.number, s.reason) for r, s in run_dir.statuses() if s.status == "failed"]
+    failed = [(r.number, s.reason) for r, s in statuses if s.status == "failed"]
     for number, reason in failed[:FAILED_SHOWN]:  # the traceback: runs/NAME/tune/<trial>/error.txt
         console.print(f"  trial {number} failed: {reason}", markup=False, highlight=False)
     if len(failed) > FAILED_SHOWN:
@@ -208,7 +209,7 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
             tracker = MlflowTracker(mlflow_uri, run_dir, spec.name, Path(spec.file))
             tracker.finish([html, md, run_dir.results_csv, run_dir.ensemble_dir / "table.csv"])
             console.print(f"MLflow: experiment '{spec.name}' at {mlflow_uri}", markup=False)
-        if not any(s.scored for _, s in run_dir.statuses()):  # never report success when nothing worked
+        if not any(s.scored for _, s in statuses):  # never report success when nothing worked
             console.print("no trial produced a result: the reasons are in the report (Failed trials)", markup=False)
             return 1
     return 0

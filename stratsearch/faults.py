@@ -57,9 +57,10 @@ def point(name: str) -> None:
     elif action == "kill-self":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action.startswith("limit-memory="):
-        held = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        from stratsearch.train.cost import address_space  # torch: only where a trial runs anyway
+
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (held + int(action.partition("=")[2]) * 2**20, hard))
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + int(action.partition("=")[2]) * 2**20, hard))
     else:
         raise ValueError(f"{FAULT}={spec}: unknown action {action!r}")
 

@@ -130,6 +130,7 @@ class TrialRecord:
     def __init__(self, run_dir: Path, number: int):
         self.number = number
         self.folder = Path(run_dir) / "trials" / f"{number:04d}"
+        self.recorded: dict | None = None  # config.json once read: written once, when the trial starts
 
     def status(self) -> TrialStatus:
         return TrialStatus.from_json(read_json(self.folder / "status.json"))
@@ -153,7 +154,8 @@ class TrialRecord:
         (self.folder / "metrics.jsonl").unlink(missing_ok=True)
         record = {"trial": self.number, "config": config, "params": params, "baseline": baseline, "origin": origin}
         record |= lineage
-        write_json(self.folder / "config.json", {**record, "versions": versions()})
+        self.recorded = {**record, "versions": versions()}
+        write_json(self.folder / "config.json", self.recorded)
         self.set_status(status="running", epoch=0, started=time.time(), node=node)
 
     def epoch(self, metrics: dict, best_value: float, best_epoch: int, objectives: list[float], **extra: Any) -> None:
@@ -171,7 +173,9 @@ class TrialRecord:
         return self.folder / "predictions" / f"{split}.npz"
 
     def config(self) -> dict:
-        return read_json(self.folder / "config.json")
+        if not self.recorded:  # `RunDir.trials` reads it to list the trial; its callers read it again
+            self.recorded = read_json(self.folder / "config.json")
+        return self.recorded
 
     def source(self) -> int:
         """The trial whose strategy this one runs: the one it confirms on a new seed, else itself."""

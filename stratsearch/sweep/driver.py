@@ -89,12 +89,12 @@ def run_sweep(
         done = sum(ended.values())
         budget_s = parse_time(spec.budget.time)
         # `stratsearch confirm` is asked for after the run, whatever time its budget had left
-        timed = budget_s is not None and not confirm_only
-        deadline = time.time() + budget_s - run_dir.elapsed() if timed else None
+        left = budget_s - run_dir.elapsed() if budget_s is not None and not confirm_only else None
+        spent = left is not None and left <= 0
         if restarted or done:
             console.print(f"resuming {run_dir}: {done} trial(s) kept, {restarted} restarted", markup=False)
-        searching = confirm_only is None and done < spec.budget.trials and not out_of_time(deadline, None)
-        if not (searching or confirmation_owed(run_dir, spec, confirm, deadline)):
+        searching = confirm_only is None and done < spec.budget.trials and not spent
+        if not (searching or (not spent and confirmation_owed(run_dir, spec, confirm))):
             console.print("budget already spent: nothing to run", markup=False)
             run_dir.write_results(spec.objective.metric)
             if not run_dir.has_ensemble():  # the last run stopped before it
@@ -104,8 +104,8 @@ def run_sweep(
         run_dir.write_info(spec, model_path, data)
         start_ray(address, node_ip_address)
         started = time.time()
-        if deadline is not None:  # the budget counts from here, as `elapsed` does: not the model load or Ray's start
-            deadline = started + budget_s - run_dir.elapsed()
+        # The budget counts from here, as `elapsed` does: not the model load or Ray's start.
+        deadline = None if left is None else started + left
         try:
             want, at_once = check_cluster(spec.resources)
             context = SweepContext(
@@ -162,9 +162,9 @@ def is_confirmation(record: TrialRecord) -> bool:
     return record.config().get("origin") == CONFIRMATION
 
 
-def confirmation_owed(run_dir: RunDir, spec: SpaceSpec, confirm: Confirm, deadline: float | None) -> bool:
-    """Whether a confirmation has seed runs to do (and time to do them) once the search is over."""
-    if not confirm.seeds or out_of_time(deadline, None):
+def confirmation_owed(run_dir: RunDir, spec: SpaceSpec, confirm: Confirm) -> bool:
+    """Whether a confirmation has seed runs to do once the search is over."""
+    if not confirm.seeds:
         return False
     confirmation = plan_confirmation(run_dir, spec.objective, confirm.top_k, confirm.seeds)
     return confirmation is not None and bool(confirmation.owed())

@@ -195,8 +195,7 @@ def worker_death(trial: Any) -> str:
     memory, say). A traceback's last line names the error; otherwise the first line says how."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", trial_error(trial))  # Ray colours its task names
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
-    if not lines:
-        return "the Ray worker running it died (Ray recorded no error); killed, out of memory, or its node was lost"
+    lines = lines or ["Ray recorded no error"]
     raised = len(lines) > 1 and not any(words in text for words in ACTOR_DIED)  # a traceback, not a death
     said = lines[-1] if raised else lines[0]
     if out_of_memory(said):

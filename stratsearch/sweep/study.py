@@ -49,11 +49,12 @@ def open_study(spec: SpaceSpec, run_dir: RunDir) -> tuple[Any, Starts | None]:
     # Starts already run, or left running (reconcile restarts those); an interrupted one's restart
     # was in the lost study, so it is enqueued again like one that never ran.
     ran = [r.config() for r in records if r.status().status != "interrupted"]
+    baselines_ran, origins_ran = {c.get("baseline") for c in ran}, {c.get("origin") for c in ran}
     for i, _ in enumerate(spec.baselines):
-        if i not in {c.get("baseline") for c in ran}:
+        if i not in baselines_ran:
             study.enqueue_trial({}, user_attrs={"baseline": i})
     for start in starts.trials:
-        if start.origin not in {c.get("origin") for c in ran}:
+        if start.origin not in origins_ran:
             study.enqueue_trial(start.params, user_attrs={"origin": start.origin})
     storage.engine.dispose()
     os.replace(tmp, path)

@@ -56,11 +56,10 @@ def at_memory_limit(margin: int = 64 * 2**20) -> bool:
     "could not create a primitive")."""
     import resource
 
+    from stratsearch.train.cost import address_space
+
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY:
-        return False
-    held = int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    return held + margin >= soft
+    return soft != resource.RLIM_INFINITY and address_space() + margin >= soft
 
 
 def run_trial(config: dict, *, context: SweepContext) -> None:
