@@ -43,7 +43,8 @@ def table() -> str:
             where = f"{row['kills']} kills at: {where}"
         resume = "" if row.get("recover_s") is None else f"{row['recover_s']:.1f}"
         outcome = row.get("outcome", "every ended trial kept; the rerun completed the budget")
-        cells = [row["fault"], where, row["runs"], row["lost"], row["twice"], resume, outcome]
+        counted = ["–" if row[k] is None else row[k] for k in ("lost", "twice")]  # –: not counted (no snapshot)
+        cells = [row["fault"], where, row["runs"], *counted, resume, outcome]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines.append(f"\nSuite wall time: {wall['wall_s'] / 60:.1f} min (exit code {wall['rc']}).")
     return "\n".join(lines)

@@ -132,6 +132,28 @@ def assert_whole(run_dir: Path, budget: int | None, reports: Path | None = None)
         assert (reports / f"{run_dir.name}.html").is_file()
 
 
+def add_row(
+    rows: list[dict],
+    fault: str,
+    points: list[str],
+    runs: int,
+    outcome: str | None = None,
+    *,
+    kills: int = 0,
+    kept: tuple[dict[int, tuple], Path] | None = None,
+    lost: int | None = None,
+    twice: int | None = None,
+    recover_s: float | None = None,
+) -> None:
+    """A row of the table: trials lost and run twice counted from `kept` (what had ended before the
+    fault, and the run directory after it) where the test took that snapshot, else as given (None:
+    not counted, the fault striking a single run with no snapshot before it)."""
+    if kept is not None:
+        lost, twice = (len(numbers) for numbers in lost_and_twice(*kept))
+    row = {"fault": fault, "points": points, "kills": kills, "runs": runs, "lost": lost, "twice": twice}
+    rows.append(row | {"recover_s": recover_s} | ({"outcome": outcome} if outcome else {}))
+
+
 @pytest.fixture(scope="session")
 def chaos_figures():
     """Each test adds its row: fault, points tried, runs, trials lost, trials run twice, recovery."""

@@ -11,7 +11,7 @@ import pytest
 
 from stratsearch.cli import main
 from stratsearch.rundir import RunDir
-from tests.chaos.conftest import assert_whole, chaos_space
+from tests.chaos.conftest import add_row, assert_whole, chaos_space
 from tests.conftest import run_args
 
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("no_ray_left_behind")]
@@ -39,8 +39,5 @@ def test_the_time_budget_running_out_mid_trial_leaves_no_trial_running(make_conf
     assert stopped and len(statuses) < 50
     assert "running" not in set(pd.read_csv(RunDir(run_dir).results_csv)["status"])
     assert_whole(run_dir, None, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "the time budget (10 s) running out mid-trial", "points": ["60-epoch trials in flight"]}
-        | {"kills": 0, "runs": 1, "lost": 0, "twice": 0, "recover_s": None}
-        | {"outcome": f"{len(stopped)} trial(s) in flight ended 'stopped', none left running ({wall:.0f} s run)"}
-    )
+    said = f"{len(stopped)} trial(s) in flight ended 'stopped', none left running ({wall:.0f} s run)"
+    add_row(chaos_figures, "the time budget (10 s) running out mid-trial", ["60-epoch trials in flight"], 1, said)

@@ -16,7 +16,7 @@ import yaml
 from stratsearch.cli import main
 from stratsearch.rundir import RunDir
 from stratsearch.train.artifacts import read_predictions
-from tests.chaos.conftest import assert_kept, assert_whole, chaos_space, ended, spawn
+from tests.chaos.conftest import add_row, assert_kept, assert_whole, chaos_space, ended, spawn
 from tests.conftest import run_args
 
 pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("no_ray_left_behind")]
@@ -52,10 +52,13 @@ def test_truncated_and_garbled_records_are_run_again_or_rebuilt(
     assert rd.trial(garbled_status).status().status == "interrupted"
     assert_kept(kept, run_dir)
     assert_whole(run_dir, 3, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "status.json, metrics.jsonl, predictions truncated or garbled", "points": ["after a sweep"]}
-        | {"kills": 0, "runs": 2, "lost": 0, "twice": 0, "recover_s": None}
-        | {"outcome": "the unreadable trial ran again; predictions rebuilt from the model; torn line skipped"}
+    add_row(
+        chaos_figures,
+        "status.json, metrics.jsonl, predictions truncated or garbled",
+        ["after a sweep"],
+        2,
+        "the unreadable trial ran again; predictions rebuilt from the model; torn line skipped",
+        kept=(kept, run_dir),
     )
 
 
@@ -73,7 +76,7 @@ def test_a_lost_or_damaged_study_is_rebuilt_from_the_trial_folders_and_a_locked_
         holder.execute("ROLLBACK")
     assert "the Optuna study is locked by another process" in capsys.readouterr().err
 
-    before = ended(run_dir)
+    before = original = ended(run_dir)
     study.unlink()
     config = yaml.safe_load(space.read_text())
     config["budget"]["trials"] = 3  # more budget: the rebuilt study goes on numbering after the folders
@@ -93,14 +96,10 @@ def test_a_lost_or_damaged_study_is_rebuilt_from_the_trial_folders_and_a_locked_
     assert list(run_dir.glob("study.db.damaged-*"))
     assert_kept(before, run_dir)
     assert_whole(run_dir, 4, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "study.db deleted, damaged, or locked", "points": ["deleted", "garbage", "locked"], "kills": 0}
-        | {"runs": 3, "lost": 0, "twice": 0, "recover_s": None}
-        | {
-            "outcome": f"rebuilt from the folders, the rerun done in {recovered:.0f} s; damaged: moved aside, rebuilt;"
-            " locked: exit 2, says so"
-        }
-    )
+    said = f"rebuilt from the folders, the rerun done in {recovered:.0f} s; damaged: moved aside, rebuilt;"
+    said += " locked: exit 2, says so"
+    faults = ["deleted", "garbage", "locked"]
+    add_row(chaos_figures, "study.db deleted, damaged, or locked", faults, 3, said, kept=(original, run_dir))
 
 
 def test_commands_on_a_run_directory_while_its_sweep_runs(make_config, tmp_path: Path, capsys, chaos_figures):
@@ -130,11 +129,8 @@ def test_commands_on_a_run_directory_while_its_sweep_runs(make_config, tmp_path:
     _, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, err
     assert_whole(run_dir, 4, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "a second run, ensemble, report, predict during a sweep", "points": ["after the first trial"]}
-        | {"kills": 0, "runs": 1, "lost": 0, "twice": 0, "recover_s": None}
-        | {"outcome": "run/ensemble refused (exit 2); report from a snapshot; predict says the sweep runs"}
-    )
+    said = "run/ensemble refused (exit 2); report from a snapshot; predict says the sweep runs"
+    add_row(chaos_figures, "a second run, ensemble, report, predict during a sweep", ["after the first trial"], 1, said)
 
 
 @pytest.mark.parametrize("case", ["same-score", "one-trial", "all-failed"])

@@ -11,7 +11,7 @@ import pytest
 
 from stratsearch.faults import POINTS
 from stratsearch.rundir import RunDir
-from tests.chaos.conftest import assert_kept, assert_whole, chaos_space, ended, lost_and_twice, spawn
+from tests.chaos.conftest import add_row, assert_kept, assert_whole, chaos_space, ended, lost_and_twice, spawn
 
 pytestmark = pytest.mark.chaos
 
@@ -59,16 +59,15 @@ def test_sigkill_of_the_driver_at_seeded_points_loses_and_repeats_nothing(
         assert_kept(before, run_dir)
         assert_whole(run_dir, TRIALS, tmp_path / "reports")
     assert len(set(fired)) >= 5, f"the kills landed at too few places: {fired}"
-    chaos_figures.append(
-        {
-            "fault": "SIGKILL of the driver, Ray and every trial (the whole session)",
-            "points": sorted(set(fired)),
-            "kills": len(fired),
-            "runs": runs + (space is not None),
-            "lost": lost,
-            "twice": twice,
-            "recover_s": round(sum(resumed) / len(resumed), 1) if resumed else None,
-        }
+    add_row(
+        chaos_figures,
+        "SIGKILL of the driver, Ray and every trial (the whole session)",
+        sorted(set(fired)),
+        runs + (space is not None),
+        kills=len(fired),
+        lost=lost,
+        twice=twice,
+        recover_s=round(sum(resumed) / len(resumed), 1) if resumed else None,
     )
 
 
@@ -82,10 +81,8 @@ def test_a_killed_worker_fails_its_trial_with_the_reason_and_the_sweep_goes_on(
     failed = [(r.number, s.reason) for r, s in RunDir(run_dir).statuses() if s.status == "failed"]
     assert len(failed) == 1 and "the Ray worker running it died" in failed[0][1], failed
     assert_whole(run_dir, TRIALS, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "SIGKILL of the Ray worker running a trial", "points": ["trial.recorded"], "kills": 1, "runs": 1}
-        | {"lost": 0, "twice": 0, "recover_s": None, "outcome": "that trial failed with the reason; no retry"}
-    )
+    said = "that trial failed with the reason; no retry"
+    add_row(chaos_figures, "SIGKILL of the Ray worker running a trial", ["trial.recorded"], 1, said, kills=1)
 
 
 def test_a_trial_out_of_memory_fails_with_that_reason_and_the_sweep_goes_on(
@@ -100,7 +97,5 @@ def test_a_trial_out_of_memory_fails_with_that_reason_and_the_sweep_goes_on(
     reasons = [s.reason for _, s in RunDir(run_dir).statuses() if s.status == "failed"]
     assert reasons and all(r.startswith("out of memory") for r in reasons), reasons
     assert_whole(run_dir, TRIALS, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "a trial out of memory", "points": ["trial.epoch"], "kills": 0, "runs": 1, "lost": 0, "twice": 0}
-        | {"recover_s": None, "outcome": f"{len(reasons)} trial(s) failed 'out of memory'; the others finished"}
-    )
+    said = f"{len(reasons)} trial(s) failed 'out of memory'; the others finished"
+    add_row(chaos_figures, "a trial out of memory", ["trial.epoch"], 1, said)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stratsearch.rundir import RunDir
-from tests.chaos.conftest import assert_kept, assert_whole, chaos_space, ended, spawn
+from tests.chaos.conftest import add_row, assert_kept, assert_whole, chaos_space, ended, spawn
 from tests.conftest import run_args
 
 pytestmark = pytest.mark.chaos
@@ -75,10 +75,14 @@ def test_a_full_disk_stops_the_sweep_saying_where_and_how_much_and_the_rerun_los
         assert again.rc == 0, again.stderr
         assert_kept(before, run_dir)
         assert_whole(run_dir, 6, disk / "reports")
-    chaos_figures.append(
-        {"fault": "disk full (a 64 MB tmpfs filled mid-sweep)", "points": ["after the first finished trial"]}
-        | {"kills": 0, "runs": 2, "lost": 0, "twice": 0, "recover_s": again.resumed_s}
-        | {"outcome": "exit 2 naming the run directory and the MB a trial needs; rerun completes"}
+    add_row(
+        chaos_figures,
+        "disk full (a 64 MB tmpfs filled mid-sweep)",
+        ["after the first finished trial"],
+        2,
+        "exit 2 naming the run directory and the MB a trial needs; rerun completes",
+        kept=(before, run_dir),
+        recover_s=again.resumed_s,
     )
 
 
@@ -122,8 +126,14 @@ def test_a_lost_ray_node_fails_its_trial_with_the_reason_and_the_sweep_ends_on_t
     assert status.status == "failed" and "the Ray worker running it died" in status.reason, status
     assert_kept(before, run_dir)
     assert_whole(run_dir, 6, tmp_path / "reports")
-    chaos_figures.append(
-        {"fault": "a Ray node lost (two-node cluster, the second killed)", "points": ["a trial running there"]}
-        | {"kills": 1, "runs": 1, "lost": 0, "twice": 0, "recover_s": None}
-        | {"outcome": "its trial failed with the reason; the sweep ended on the head"}
+    said = "its trial failed with the reason; the sweep ended on the head"
+    where = ["a trial running there"]
+    add_row(
+        chaos_figures,
+        "a Ray node lost (two-node cluster, the second killed)",
+        where,
+        1,
+        said,
+        kills=1,
+        kept=(before, run_dir),
     )
