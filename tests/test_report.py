@@ -167,7 +167,9 @@ def test_a_sweep_whose_trials_all_score_the_same_gets_a_report(tmp_path: Path) -
     assert importance.values == {} and "every sampled trial scored the same" in importance.note
     out = tmp_path / "reports" / "flat.html"
     assert main(["report", str(run_dir), "--out", str(out)]) == 0
-    assert "every sampled trial scored the same" in out.read_text()
+    html = out.read_text()
+    assert "every sampled trial scored the same" in html
+    assert "could not tell the strategies apart, so there is no winner" in html and "scored best" not in html
 
 
 def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path: Path, capsys) -> None:

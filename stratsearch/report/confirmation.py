@@ -122,6 +122,12 @@ def single_seed_verdict(view: RunView) -> list[str]:
         "This rests on one seed per configuration: the seed alone moves a fine-tuning result by a point or"
         f" more, so confirm it before trusting a small gap (`stratsearch confirm {view.run_dir}`)."
     )
+    if len(ranked) > 1 and all(t.value == best.value for t in ranked):
+        return [
+            f"Every one of the {len(ranked)} scored trials reached the same validation {view.metric}"
+            f" ({best.value:.4f}): the search could not tell the strategies apart, so there is no winner."
+            " A model that predicts one class, or a validation split too small to separate them, does this."
+        ]
     if baseline is not None and best is baseline:
         return [f"No searched strategy beat the baseline (trial {baseline.number}): keep the default. {caveat}"]
     line = f"Trial {best.number} scored best: {describe(best.config, view.info.task)}, validation {best.value:.4f}"
