@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict
 
 # Per-trial measures a multi-objective sweep may trade off against a validation metric (peak
 # memory is recorded, not offered: on the CPU it is the peak of a worker that ran several trials).
-TRIAL_METRICS = {"trainable_parameters": "min", "train_seconds": "min", "train_flops": "min"}
+# Drift is measured once a trial has trained to its end (DRIFT_METRICS), the others every epoch.
+DRIFT_METRICS = {"drift": "min", "general_drift": "min"}
+TRIAL_METRICS = {"trainable_parameters": "min", "train_seconds": "min", "train_flops": "min", **DRIFT_METRICS}
 
 
 class Objective(BaseModel):

@@ -102,7 +102,10 @@ class TrialStatus:
     peak_memory_mb: float | None = None  # CUDA peak allocated, or the worker process's peak RSS on the CPU
     drift: float | None = None  # 1 − linear CKA of the top layer to the pretrained encoder (train/drift.py)
     cka: list[float] | None = None  # per layer, the embeddings first
-    drift_seconds: float | None = None  # what measuring the drift cost
+    general_drift: float | None = None  # the same on the general-text probe (`data.probe`), where given
+    general_cka: list[float] | None = None
+    train_metrics: dict[str, float] | None = None  # on the probe's training examples, best epoch's weights
+    drift_seconds: float | None = None  # what measuring on the probe cost (drift and train_metrics)
     test: dict[str, float] | None = None  # test metrics, finished trials only
     epochs_run: int | None = None
     pruned_at_epoch: int | None = None
@@ -217,6 +220,7 @@ class RunInfo:
     budget: dict[str, Any] = field(default_factory=dict)
     search: dict[str, Any] = field(default_factory=dict)
     space_file: Path | None = None  # the space.yaml that made the run, for `stratsearch confirm`
+    secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
 
     @property
     def metric(self) -> str:
@@ -316,6 +320,7 @@ class RunDir:
                 "sizes": {name: len(split) for name, split in splits.items() if split is not None},
                 "metric": spec.objective.metric,
                 "mode": spec.objective.mode,
+                "secondary": [o.model_dump() for o in spec.secondary],
                 "labels": data.label_names,
                 "top_k": spec.ensemble.top_k,
                 "method": spec.ensemble.method,
@@ -338,6 +343,7 @@ class RunDir:
                 "space_file": Path(raw["space_file"]) if raw.get("space_file") else None,
                 "data": DataSpec(**raw["data"]),
                 "objective": objective,
+                "secondary": [Objective(**o) for o in raw.get("secondary", [])],
             }
         )
 
@@ -450,6 +456,8 @@ class RunDir:
                 "examples_seen": status.examples_seen,
                 "peak_memory_mb": status.peak_memory_mb,
                 "drift": status.drift,
+                "general_drift": status.general_drift,
+                f"train_{metric}": (status.train_metrics or {}).get(metric),  # on the probe's training examples
                 f"test_{metric}": status.test_value(metric),
                 "reason": status.reason,
             }

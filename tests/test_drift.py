@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from stratsearch.prepare import prepare
+from stratsearch.train.data import PROBE_SIZE
 from stratsearch.train.drift import linear_cka, make_probe, measure_drift
 from stratsearch.train.model import load_backbone
 from tests.test_trainer import fit
@@ -35,14 +36,30 @@ def test_linear_cka_is_one_under_rotation_and_scaling_and_low_for_unrelated_feat
 def test_an_encoder_against_itself_has_no_drift_and_fine_tuning_moves_it(make_config) -> None:
     path = make_config(space={"epochs": 3, "optimizer": {"adamw": {"lr": 3e-3}}}, n_train=64)
     prepared = prepare(path)
-    probe = make_probe(prepared.model_path, prepared.data)
+    probe = make_probe(prepared.model_path, prepared.data).train
+    pad = prepared.data.pad_id
     pretrained = load_backbone(prepared.model_path, 0.0, 0.0)
-    same = measure_drift(pretrained, probe, prepared.data)
+    same = measure_drift(pretrained, probe, pad)
     assert same.cka == pytest.approx([1.0] * 4) and same.top == pytest.approx(0.0, abs=1e-9)
 
     _, tuned = fit(path)
-    moved = measure_drift(tuned.model.backbone, probe, prepared.data)
+    moved = measure_drift(tuned.model.backbone, probe, pad)
     assert moved.top > 0.01
     assert all(0.0 <= c <= 1.0 + 1e-9 for c in moved.cka)
     _, frozen = fit(path, {"freeze_depth": 3})  # every layer frozen: only the head trains
-    assert measure_drift(frozen.model.backbone, probe, prepared.data).top == pytest.approx(0.0, abs=1e-9)
+    assert measure_drift(frozen.model.backbone, probe, pad).top == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_general_text_probe_is_read_drawn_and_measured(make_config, tmp_path) -> None:
+    prepared = prepare(make_config(space={"epochs": 2, "optimizer": {"adamw": {"lr": 3e-3}}}, n_train=64))
+    words = " ".join(prepared.data.train.raw).split()  # words the tiny test tokenizer knows
+    texts = [" ".join(words[i : i + 1 + i % 7]) for i in range(300)]
+    general = tmp_path / "general.txt"
+    general.write_text("\n".join(texts) + "\n\n")  # blank lines are not texts
+    probe = make_probe(prepared.model_path, prepared.data, general)
+    assert probe.general is not None and len(probe.general.split) == PROBE_SIZE  # 300 texts: 256 drawn
+    assert len(probe.train.split) == 64 and set(probe.sets()) == {"train", "general"}
+    again = make_probe(prepared.model_path, prepared.data, general)
+    assert again.general.split.raw == probe.general.split.raw  # drawn the same way every run
+    pretrained = load_backbone(prepared.model_path, 0.0, 0.0)
+    assert measure_drift(pretrained, probe.general, prepared.data.pad_id).top == pytest.approx(0.0, abs=1e-9)

@@ -1,5 +1,6 @@
 """The comparison report, built from synthetic run directories whose trials have known values:
-freeze depth is made to matter (each frozen layer costs 5 points), the rest is noise."""
+freeze depth is made to matter (each frozen layer costs 5 points, and saves training time and
+drift), dropout narrows the train/validation gap, the rest is noise."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from optuna.trial import create_trial
 
 from stratsearch.cli import main
 from stratsearch.report.build import leaderboard, report_document
+from stratsearch.report.claims import FULL_VS_PARTIAL, NOT_TESTED, REGULARISATION, claims
 from stratsearch.report.document import to_html
 from stratsearch.report.findings import findings
 from stratsearch.report.importance import param_importance
+from stratsearch.report.tradeoffs import front_words, fronts
 from stratsearch.report.view import load_run
 from stratsearch.rundir import TrialRecord, write_json
 
@@ -30,9 +33,10 @@ DIMS = {
 }
 
 
-def config_of(params: dict) -> dict:
+def config_of(params: dict, dropout: float = 0.1) -> dict:
     return {
         "epochs": 3,
+        "dropout": dropout,
         "freeze_depth": params["freeze_depth"],
         "optimizer": {"adamw": {"lr": params["optimizer.adamw.lr"]}},
         "schedule": {params["schedule"]: {}},
@@ -74,7 +78,7 @@ def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0, flat: 
             baseline
             if is_baseline
             else {
-                "freeze_depth": rng.randint(0, 6),
+                "freeze_depth": rng.choice([0, 0, 1, 2, 3, 4, 5, 6]),  # full fine-tuning twice as often
                 "optimizer.adamw.lr": math.exp(rng.uniform(math.log(1e-5), math.log(1e-3))),
                 "schedule": rng.choice(["linear", "cosine"]),
             }
@@ -91,19 +95,24 @@ def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0, flat: 
                 user_attrs={"baseline": 0} if is_baseline else {},
             )
         )
+        dropout = 0.1 if is_baseline else rng.choice([0.0, 0.3])
         record = TrialRecord(run_dir, number)
-        record.start(config_of(params), {} if is_baseline else params, 0 if is_baseline else None)
+        record.start(config_of(params, dropout), {} if is_baseline else params, 0 if is_baseline else None)
         if failed:
             record.finish("failed", reason="out of memory: CUDA out of memory")
             continue
         epochs = 1 if pruned else 3
+        frozen = params["freeze_depth"]
+        per_epoch = 1.0 + 4.0 * (6 - frozen) + rng.uniform(-0.2, 0.2)  # seconds: frozen layers train for free
         curve = [value - 0.02 * (epochs - e) for e in range(1, epochs + 1)]
         for epoch, v in enumerate(curve, start=1):
-            record.epoch({"epoch": epoch, "train_loss": 0.5, "seconds": 10.0, "accuracy": v}, v, epoch, [v])
+            row = {"epoch": epoch, "train_loss": 0.5, "seconds": 10.0, "accuracy": v}
+            record.epoch(row, v, epoch, [v], train_seconds=per_epoch * epoch)
         extra = {} if pruned else {"test": {"accuracy": value - 0.01}, "best_value": value}
-        record.finish(
-            "pruned" if pruned else "finished", trainable_parameters=1000 * (7 - params["freeze_depth"]), **extra
-        )
+        if not pruned and not flat:
+            gap = (0.12 if dropout == 0 else 0.03) + rng.uniform(-0.01, 0.01)
+            extra |= {"drift": 0.05 * (6 - frozen) + rng.uniform(0, 0.01), "train_metrics": {"accuracy": value + gap}}
+        record.finish("pruned" if pruned else "finished", trainable_parameters=1000 * (7 - frozen), **extra)
     return run_dir
 
 
@@ -206,3 +215,45 @@ def test_report_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> N
     shot = tmp_path / "report.png"
     subprocess.run([*flags, "--window-size=1280,3000", f"--screenshot={shot}", page.as_uri()], timeout=120)
     assert shot.stat().st_size > 50_000  # a rendered page with figures, not a blank one
+
+
+def test_the_article_claims_are_tested_on_the_run(run_dir: Path) -> None:
+    """Freezing was made to cost accuracy and save time and drift; dropout to narrow the gap."""
+    verdicts = {c.said: c for c in claims(load_run(run_dir))}
+    cost, drift, full = (verdicts[said] for said in FULL_VS_PARTIAL)
+    assert cost.verdict == drift.verdict == full.verdict == "supported", verdicts
+    assert re.match(r"freeze ≥ \d vs freeze (0|< \d)", cost.compared)
+    assert "s/epoch" in cost.figures and "Welch p" in cost.figures
+    dropout = verdicts[REGULARISATION.format(what="more dropout")]
+    assert dropout.compared == "dropout ≥ 0.3 vs dropout < 0.3" and dropout.verdict == "supported"
+    assert not any("weight penalty" in said or "weight decay" in said for said in verdicts)  # not varied: no row
+
+
+def test_claims_a_run_did_not_vary_are_not_tested(tmp_path: Path) -> None:
+    run_dir = synthetic_run(tmp_path / "runs", "flat", flat=True)
+    for trial in (run_dir / "trials").iterdir():  # every trial at freeze depth 2, dropout 0.1
+        record = TrialRecord(run_dir, int(trial.name))
+        stored = record.config()
+        stored["config"] |= {"freeze_depth": 2, "dropout": 0.1}
+        write_json(trial / "config.json", stored)
+    said = {c.said: (c.figures, c.verdict) for c in claims(load_run(run_dir))}
+    assert said[FULL_VS_PARTIAL[0]] == ("freeze depth was not varied", NOT_TESTED)
+    assert said[REGULARISATION.format(what="more regularisation")] == ("no regularisation was varied", NOT_TESTED)
+
+
+def test_the_fronts_name_the_trials_nothing_beats_on_both(run_dir: Path) -> None:
+    view = load_run(run_dir)
+    by_measure = {f.measure: f for f in fronts(view)}
+    assert set(by_measure) == {"train_seconds", "drift"}
+    drift = by_measure["drift"]
+    assert all(t.status == "finished" for t, _, _ in drift.points)  # drift: finished trials only
+    best = max(drift.points, key=lambda p: p[1])[0]
+    least = min(drift.points, key=lambda p: p[2])[0]
+    assert best in drift.front and least in drift.front
+    for t, value, cost in drift.points:  # off the front: beaten on both by a trial on it
+        beaten = any(f.value >= value and f.measured.drift <= cost and f is not t for f in drift.front)
+        assert (t in drift.front) != beaten
+    words = front_words(view, drift)
+    assert f"to trial {best.number} (" in words and "beaten on both by one of them" in words
+    html = to_html(report_document(view))
+    assert "<h2>Trade-offs: cost and drift</h2>" in html and "<h2>The article&#x27;s claims, on this data</h2>" in html

@@ -16,6 +16,7 @@ from stratsearch.space.load import load_space
 from stratsearch.space.sampling import grid_size, sample
 from stratsearch.tasks import TASKS
 from stratsearch.train.config import trial_from_space
+from tests.conftest import write_jsonl
 
 SPACES = sorted((Path(__file__).parents[1] / "search_spaces").glob("*.yaml"))
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -161,8 +162,15 @@ MALFORMED = [
         "objective.metric",
         ["accuracy", "trainable_params"],
         "objective.metric[1]: expected one of ['accuracy', 'macro_f1', 'trainable_parameters', 'train_seconds',"
-        " 'train_flops']",
+        " 'train_flops', 'drift', 'general_drift']",
     ),
+    (
+        "objective.metric",
+        ["accuracy", "drift"],
+        "search: objective drift is measured once a trial has run all its epochs, so no trial may be stopped early:"
+        " set search.pruner: none and search.stop_not_learning: false",
+    ),
+    ("data.probe", "nope.txt", "data.probe: file not found"),
     (
         "objective.metric",
         ["trainable_parameters", "accuracy"],
@@ -206,6 +214,28 @@ def test_malformed_space(base_space: dict, tmp_path: Path, key: str, value, mess
     err = capsys.readouterr().err
     assert message in err, err
     assert str(path) in err and "Traceback" not in err
+
+
+def test_drift_objectives_and_the_general_text_probe(base_space: dict, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "space.yaml"
+    config = set_path(base_space, "objective.metric", ["accuracy", "general_drift"])
+    config = set_path(set_path(config, "search.pruner", "none"), "search.stop_not_learning", False)
+    path.write_text(yaml.safe_dump(config))
+    assert main(["validate", str(path)]) == 2
+    assert (
+        "objective.metric: general_drift is measured on data.probe: name a general-text file" in capsys.readouterr().err
+    )
+    (tmp_path / "general.txt").write_text("same line\nsame line\n")
+    path.write_text(yaml.safe_dump(set_path(config, "data.probe", "general.txt")))
+    assert main(["validate", str(path)]) == 2
+    assert "data.probe: " in (err := capsys.readouterr().err) and "expected at least 2 different texts" in err
+    (tmp_path / "general.txt").write_text("the weather today\nmarkets fell in the morning\na recipe for bread\n")
+    assert main(["validate", str(path)]) == 0
+    assert "probe: 3 general texts (all) for the drift measure" in capsys.readouterr().out
+    write_jsonl(tmp_path / "general.jsonl", [{"sentence": "a"}, {"sentence": "b"}])
+    path.write_text(yaml.safe_dump(set_path(config, "data.probe", "general.jsonl")))
+    assert main(["validate", str(path)]) == 2
+    assert "data.probe: column 'text' not in" in capsys.readouterr().err
 
 
 def test_all_problems_of_a_file_at_once(base_space: dict, tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from stratsearch.cli import main
+from stratsearch.report.tradeoffs import sweep_front
+from stratsearch.report.view import load_run
 from stratsearch.rundir import RunDir
 from tests.conftest import run_args, sweep_space
 
@@ -49,7 +51,10 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     for s in (r.status() for r in finished):
         assert s.train_flops > 0 and s.examples_seen > 0 and s.peak_memory_mb > 0
         assert 0.0 <= s.drift <= 1.0 and len(s.cka) == 4 and s.drift_seconds < s.wall_s
-    assert results["train_flops"].notna().sum() == len(finished)
+        assert set(s.train_metrics) == {"accuracy", "macro_f1"}  # on the probe's training examples
+    # cost is recorded every epoch (a pruned trial has one), drift and the fit once a trial finishes
+    assert results["train_flops"].notna().sum() == len(ok)
+    assert results["train_accuracy"].notna().sum() == results["drift"].notna().sum() == len(finished)
     # the Optuna study persisted in SQLite, conditional names as in the space
     study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{run_dir / 'study.db'}")
     assert len(study.trials) == 4
@@ -80,6 +85,36 @@ def test_multi_objective_sweep_with_nsga2(make_config, tmp_path: Path) -> None:
         status = record.status()
         assert t.values == status.objectives
         assert t.values[0] == status.best_value
+
+
+def test_a_two_objective_sweep_returns_a_non_dominated_front(make_config, tmp_path: Path) -> None:
+    """[accuracy, drift] with NSGA-II: drift is measured once a trial has trained to its end, and
+    the report's front is the study's own (Optuna's best_trials), checked by brute force too."""
+    path = sweep_space(make_config, tmp_path, trials=5, sampler="nsga2", pruner="none", stop_not_learning=False)
+    config = yaml.safe_load(path.read_text())
+    config["objective"] = {"metric": ["accuracy", "drift"]}  # drift's mode, min, is its default
+    path.write_text(yaml.safe_dump(config))
+    runs = tmp_path / "runs"
+    assert main(run_args(path, runs.parent, "--quiet")) == 0
+    run_dir = runs / "tiny-sweep"
+    study = optuna.load_study(study_name="tiny-sweep", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    points = {}
+    for t in study.trials:
+        status = RunDir(run_dir).trial(t.number).status()
+        assert t.state == optuna.trial.TrialState.COMPLETE and status.status == "finished"
+        assert t.values == [status.best_value, status.drift] and 0.0 <= status.drift <= 1.0
+        points[t.number] = (status.best_value, status.drift)
+
+    def beaten(a: tuple, b: tuple) -> bool:  # b at least as good on both, better on one
+        return b[0] >= a[0] and b[1] <= a[1] and b != a
+
+    brute = {n for n, p in points.items() if not any(beaten(p, q) for q in points.values())}
+    view = load_run(run_dir)
+    front = sweep_front(view)
+    assert {t.number for t in front.front} == brute == {t.number for t in study.best_trials}
+    verdict = (tmp_path / "reports" / "tiny-sweep.md").read_text().split("## Verdict")[1].split("##")[0]
+    assert "no single trial wins" in verdict and "not beaten on both" in verdict
 
 
 def test_second_run_on_the_same_directory_refuses(make_config, tmp_path: Path, capsys) -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from stratsearch.report.claims import claims, claims_intro
 from stratsearch.report.confirmation import confirmation_blocks, verdict
 from stratsearch.report.describe import describe
 from stratsearch.report.document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
 from stratsearch.report.findings import Finding, findings, pruning_findings
 from stratsearch.report.importance import Importance, param_importance
-from stratsearch.report.plots import dimension_plot, importance_plot, learning_curves_plot, search_progress_plot
+from stratsearch.report.plots import (
+    dimension_plot,
+    fronts_plot,
+    importance_plot,
+    learning_curves_plot,
+    search_progress_plot,
+)
+from stratsearch.report.tradeoffs import front_rows, front_words, fronts
 from stratsearch.report.view import RunView, load_run
 
 LEADERBOARD_SIZE = 10
@@ -102,10 +110,11 @@ def leaderboard(view: RunView, size: int = LEADERBOARD_SIZE) -> Table:
                 f"{best_epoch}/{t.epochs_run}",
                 minutes(t.wall_s),
                 f"{t.trainable:,}" if t.trainable else "",
+                fmt(t.measured.drift, 3),
             ]
         )
     header = ["#", "trial", "strategy", "status", f"val {view.metric}", f"test {view.metric}", "epoch best/run"]
-    return Table([*header, "time", "trainable params"], rows, numeric={0, 4, 5, 6, 7, 8})
+    return Table([*header, "time", "trainable params", "drift"], rows, numeric={0, 4, 5, 6, 7, 8, 9})
 
 
 def ensemble_table(view: RunView) -> Table:
@@ -181,6 +190,8 @@ def report_document(view: RunView) -> Document:
         section("Findings", lambda: findings_blocks(view, importance)),
         section("Leaderboard", lambda: [leaderboard(view)]),
         section("What mattered", lambda: mattered(view, importance)),
+        section("Trade-offs: cost and drift", lambda: tradeoff_blocks(view)),
+        section("The article's claims, on this data", lambda: claims_blocks(view)),
     ]
     if view.scored():
         sections.append(section("How the search went", lambda: search_figures(view)))
@@ -192,6 +203,29 @@ def report_document(view: RunView) -> Document:
         sections.append(Section("Failed trials", [Table(["trial", "reason"], rows)]))
     subtitle = f"stratsearch report of {shown_path(view.run_dir)}"
     return Document(f"{view.info.name}: which fine-tuning strategy won", subtitle, sections)
+
+
+def tradeoff_blocks(view: RunView) -> list:
+    found = fronts(view)
+    if not found:
+        return [Paragraph("Fewer than two scored trials recorded their cost or drift: no trade-off to draw.")]
+    intro = (
+        f"Validation {view.metric} against what a trial cost and how far it moved the pretrained encoder. The"
+        " red line joins the trials no other trial beats on both (the Pareto front). Drift is 1 − the linear"
+        " CKA of the top layer to the pretrained encoder on the run's probe texts: a similarity of"
+        " representations, not a measure of what a task would lose."
+    )
+    caption = "Pareto fronts: " + "; ".join(f"{view.metric} vs {f.label}" for f in found)
+    blocks: list = [Paragraph(intro), Figure("fronts", fronts_plot(view, found), caption)]
+    for front in found:
+        header = ["trial", "strategy", "status", f"val {view.metric}", front.column]
+        blocks += [Paragraph(front_words(view, front)), Table(header, front_rows(view, front), numeric={0, 3, 4})]
+    return blocks
+
+
+def claims_blocks(view: RunView) -> list:
+    rows = [[c.said, c.compared, c.figures, c.verdict] for c in claims(view)]
+    return [Paragraph(claims_intro(view)), Table(["the article says", "compared", "on this data", "verdict"], rows)]
 
 
 def search_figures(view: RunView) -> list:

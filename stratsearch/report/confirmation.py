@@ -17,6 +17,7 @@ from stratsearch.report.describe import describe
 from stratsearch.report.document import Figure, Paragraph, Table
 from stratsearch.report.findings import amount
 from stratsearch.report.plots import confirmation_plot
+from stratsearch.report.tradeoffs import front_words, sweep_front
 from stratsearch.report.view import RunView
 
 
@@ -73,6 +74,12 @@ def verdict(view: RunView) -> list[str]:
     """The decision in plain words, first thing in the report."""
     task = view.info.task
     confirmation = view.confirmation
+    front = sweep_front(view)
+    if front is not None and front.points:  # several objectives: no single winner, a front to choose from
+        return [
+            "This sweep traded two objectives, so no single trial wins: choose along the Pareto front."
+            f" On {front_words(view, front)}"
+        ]
     winner = confirmation.winner() if confirmation else None
     if confirmation is None or winner is None:
         return single_seed_verdict(view)

@@ -8,6 +8,7 @@ Values in [0, 1] (accuracy, F1, correlations) are spoken of in points (×100).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,22 +64,52 @@ def trial_list(frame: pd.DataFrame) -> str:
 Group = tuple[str, pd.DataFrame]  # (label, its trials)
 
 
+@dataclass(frozen=True)
+class Contrast:
+    """Two groups of trials' figures side by side: Welch's t-test, Bonferroni-adjusted for the
+    `tries` comparisons made to pick these two groups (p is multiplied by it)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    tries: int = 1
+
+    @property
+    def diff(self) -> float:
+        return float(self.a.mean() - self.b.mean())
+
+    @property
+    def p(self) -> float:
+        p = welch_p(self.a, self.b)
+        return p if np.isnan(p) else min(1.0, p * self.tries)
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p < ALPHA) and self.diff != 0  # NaN (no test) compares False
+
+    @property
+    def p_cell(self) -> str:
+        return "–" if np.isnan(self.p) else f"{self.p:.2g}"
+
+    def test(self) -> str:
+        if np.isnan(self.p):
+            return "too few trials for a test"
+        adjusted = f", Bonferroni-adjusted for {self.tries} comparisons" if self.tries > 1 else ""
+        return f"Welch p = {self.p:.2g}{adjusted}"
+
+    def stats(self, shown: Callable[[float], str] = lambda v: f"{v:.4f}") -> str:
+        means = f"{shown(self.a.mean())} over {trials(len(self.a))} vs {shown(self.b.mean())} over {len(self.b)}"
+        return f"{means}; {self.test()}"
+
+
 def compare(view: RunView, name: str, a: Group, b: Group, tries: int) -> Finding:
     """Group a against group b on the objective: a difference, or within noise. `tries` is how
-    many comparisons were made to pick these two groups (Bonferroni: p is multiplied by it)."""
+    many comparisons were made to pick these two groups."""
     (label_a, group_a), (label_b, group_b) = a, b
-    va, vb = group_a["value"].to_numpy(float), group_b["value"].to_numpy(float)
-    diff = va.mean() - vb.mean()
-    p = welch_p(va, vb)
-    p = p if np.isnan(p) else min(1.0, p * tries)
-    test = "too few trials for a test" if np.isnan(p) else f"Welch p = {p:.2g}"
-    if tries > 1 and not np.isnan(p):
-        test += f", Bonferroni-adjusted for {tries} comparisons"
-    stats = f"{va.mean():.4f} over {trials(len(va))} vs {vb.mean():.4f} over {len(vb)}; {test}"
+    contrast = Contrast(group_a["value"].to_numpy(float), group_b["value"].to_numpy(float), tries)
+    diff, stats = contrast.diff, contrast.stats()
     evidence = f"trials {trial_list(group_a)} vs {trial_list(group_b)}"
-    p_cell = "–" if np.isnan(p) else f"{p:.2g}"
-    row = [name, f"{label_a} vs {label_b}", f"{diff:+.4f}", p_cell, f"{len(va)} vs {len(vb)}"]
-    if p < ALPHA and diff != 0:
+    row = [name, f"{label_a} vs {label_b}", f"{diff:+.4f}", contrast.p_cell, f"{len(group_a)} vs {len(group_b)}"]
+    if contrast.significant:
         direction = "higher" if diff > 0 else "lower"
         text = f"{label_a} scored {amount(view, diff)} {direction} {view.metric} than {label_b} on average ({stats})."
         return Finding(text, evidence, row)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from stratsearch.confirm.plan import Confirmation
+from stratsearch.report.tradeoffs import Front
 from stratsearch.report.view import RunView, TrialView
 
 STATUS_STYLE = {"finished": ("#1f77b4", 1.0), "pruned": ("#7f7f7f", 0.6), "stopped": ("#bcbd22", 0.6)}
@@ -155,4 +156,23 @@ def confirmation_plot(metric: str, confirmation: Confirmation) -> bytes:
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, loc="best")
+    return png(fig)
+
+
+def fronts_plot(view: RunView, fronts: list[Front]) -> bytes:
+    """One panel per measure: every trial, and its Pareto front as a red step line with trial numbers."""
+    fig, axes = figure(width=4.6, height=3.4, ncols=len(fronts))
+    for ax, front in zip(axes[0], fronts, strict=True):
+        trials = [t for t, _, _ in front.points]
+        xs = [x for _, _, x in front.points]
+        mark(ax, trials, xs, [y for _, y, _ in front.points])
+        edge = [(t.measure(front.measure), t.value, t.number) for t in front.front]
+        ax.step([x for x, _, _ in edge], [y for _, y, _ in edge], where="post", color="#d62728", label="front")
+        for x, y, number in edge:
+            ax.annotate(str(number), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="#d62728")
+        if front.log_axis:
+            ax.set_xscale("log")
+        ax.set_xlabel(front.label, fontsize=8)
+        ax.set_ylabel(f"validation {view.metric}")
+        ax.legend(fontsize=7, loc="best")
     return png(fig)

@@ -17,6 +17,21 @@ from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir, RunInfo
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a trial cost and how far it moved the encoder (the figures of rundir.TrialStatus);
+    drift and the training fit are measured on finished trials only."""
+
+    train_seconds: float | None = None
+    train_flops: float | None = None
+    drift: float | None = None
+    general_drift: float | None = None
+    train_value: float | None = None  # the objective on the probe's training examples
+
+    def get(self, name: str) -> float | None:
+        return getattr(self, name, None)
+
+
 @dataclass
 class TrialView:
     number: int
@@ -34,6 +49,11 @@ class TrialView:
     reason: str | None
     origin: str = "sampler"  # baseline, sampler, confirmation, or the portfolio member / warm start it ran
     confirms: int | None = None  # a confirmation run: the search trial it trains again on a new seed
+    measured: Measured = field(default_factory=Measured)
+
+    def measure(self, name: str) -> float | None:
+        """A cost or drift figure by its objective name (`train_seconds`, `drift`…)."""
+        return self.trainable if name == "trainable_parameters" else self.measured.get(name)
 
     @property
     def epochs_run(self) -> int:
@@ -180,6 +200,13 @@ def load_run(path: Path) -> RunView:
                 reason=status.reason,
                 origin=stored.get("origin") or ("baseline" if stored.get("baseline") is not None else "sampler"),
                 confirms=stored.get("confirms"),
+                measured=Measured(
+                    status.train_seconds,
+                    status.train_flops,
+                    status.drift,
+                    status.general_drift,
+                    (status.train_metrics or {}).get(info.metric),
+                ),
             )
         )
     runs = {t.number for t in trials if t.confirms is not None}

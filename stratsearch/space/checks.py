@@ -15,7 +15,7 @@ from typing import Any
 from stratsearch.errors import Problems, did_you_mean
 from stratsearch.space.dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_number
 from stratsearch.tasks import Task
-from stratsearch.train.config import DataSpec, parse_trial
+from stratsearch.train.config import DATA_FILES, DataSpec, parse_trial
 from stratsearch.train.model_dir import model_depth
 
 
@@ -105,14 +105,15 @@ def check_epochs_fit_budget(space: Space, max_epochs: int | None, problems: Prob
 
 def check_data(data: DataSpec, task: Task, problems: Problems) -> None:
     """Files exist and their first row has the configured columns (the full check runs at load)."""
-    columns = task.columns(data)
-    for split in ("train", "validation", "test"):
+    for split in DATA_FILES:
         path = getattr(data, split)
         if path is None:
             continue
         if not Path(path).is_file():
             problems.add(f"data.{split}", f"file not found: {path}")
             continue
+        # The probe is plain text: a .txt file's lines, or the text column of a data file.
+        columns = task.columns(data) if split != "probe" else {} if path.suffix == ".txt" else {"probe": data.text}
         header = first_row_columns(Path(path))
         if header is None:
             continue

@@ -18,13 +18,26 @@ import numpy as np
 from stratsearch.errors import DataError, Problems
 from stratsearch.tasks import Task
 from stratsearch.train.config import DataSpec
-from stratsearch.train.data import SPLITS, read_split
+from stratsearch.train.data import PROBE_SIZE, SPLITS, read_probe_texts, read_split
 from stratsearch.train.model_dir import measuring_tokenizer
 
 TOKEN_SAMPLE = 20_000  # rows of the training split measured in tokens
 CUT_WARNING = 0.10  # share of training examples longer than max_length
 UNKNOWN_WARNING = 0.05  # share of training tokens the vocabulary maps to its unknown token
 RARE_CLASS_WARNING = 0.05  # share of the smallest class in training
+
+
+def check_probe(data: DataSpec, report: DataReport, problems: Problems) -> None:
+    try:
+        texts = read_probe_texts(Path(data.probe), data.text)
+    except (DataError, UnicodeDecodeError) as err:
+        problems.add("data.probe", str(err))
+        return
+    if len(set(texts)) < 2:
+        problems.add("data.probe", f"{data.probe}: expected at least 2 different texts to compare representations on")
+        return
+    drawn = "all" if len(texts) <= PROBE_SIZE else f"{PROBE_SIZE} drawn once"
+    report.summary.append(f"probe: {len(texts):,} general texts ({drawn}) for the drift measure")
 
 
 @dataclass
@@ -45,6 +58,8 @@ def check_data_content(data: DataSpec, task: Task, model_dir: Path | None, probl
             read[split] = read_split(Path(path), data, task, data.max_train_rows if split == "train" else None)
         except DataError as err:
             problems.add(f"data.{split}", str(err))
+    if data.probe is not None:
+        check_probe(data, report, problems)
     if "train" not in read:
         return report
     try:

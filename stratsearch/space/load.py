@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field
 
 from stratsearch.errors import ConfigError, Problem, Problems, did_you_mean
-from stratsearch.objective import TRIAL_METRICS, Objective
+from stratsearch.objective import DRIFT_METRICS, TRIAL_METRICS, Objective
 from stratsearch.space.checks import (
     check_against_trainer,
     check_data,
@@ -28,7 +28,7 @@ from stratsearch.space.checks import (
 from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
 from stratsearch.space.starts import check_warm_starts
 from stratsearch.tasks import TASKS, Task
-from stratsearch.train.config import DataSpec, Scalars, Strict, TrialConfig, parse_trial, trial_from_space
+from stratsearch.train.config import DATA_FILES, DataSpec, Scalars, Strict, TrialConfig, parse_trial, trial_from_space
 
 
 class Budget(Strict):
@@ -142,12 +142,12 @@ class SpaceSpec:
             "model": digest((self.model, file_digest(model_dir / "config.json"), weights)),
             "task": digest(self.task.name),
             "objective": digest([o.model_dump() for o in [self.objective, *self.secondary]]),
-            "data settings": digest(self.data.model_dump(exclude={"train", "validation", "test"})),
+            "data settings": digest(self.data.model_dump(exclude=set(DATA_FILES))),
             "space": digest(self.space),
             "search": digest(self.search.model_dump()),
         }
-        for split in ("train", "validation", "test"):
-            parts[f"data.{split}"] = file_digest(getattr(self.data, split))
+        for key in DATA_FILES:
+            parts[f"data.{key}"] = file_digest(getattr(self.data, key))
         return parts
 
     def max_epochs(self) -> int:
@@ -227,7 +227,7 @@ def read_yaml(path: Path) -> dict:
 
 
 def resolve_paths(data: DataSpec, base: Path) -> DataSpec:
-    updates = {k: base / p for k in ("train", "validation", "test") if (p := getattr(data, k)) and not p.is_absolute()}
+    updates = {k: base / p for k in DATA_FILES if (p := getattr(data, k)) and not p.is_absolute()}
     return data.model_copy(update=updates)
 
 
@@ -236,6 +236,24 @@ class ObjectiveSection(Strict):
 
     metric: str | list[str] | None = None
     mode: Literal["max", "min"] | list[Literal["max", "min"]] | None = None
+
+
+def check_drift_objectives(
+    objectives: list[Objective], search: Search | None, data: DataSpec | None, problems: Problems
+) -> None:
+    """Drift is measured on a trial's model once it has trained to its end: a sweep that trades it
+    off must let every trial get there, and `general_drift` needs the general-text probe."""
+    names = [o.metric for o in objectives if o.metric in DRIFT_METRICS]
+    if not names:
+        return
+    if search is not None and (search.pruner != "none" or search.stop_not_learning):
+        problems.add(
+            "search",
+            f"objective {names[0]} is measured once a trial has run all its epochs, so no trial may be stopped"
+            " early: set search.pruner: none and search.stop_not_learning: false",
+        )
+    if "general_drift" in names and data is not None and data.probe is None:
+        problems.add("objective.metric", "general_drift is measured on data.probe: name a general-text file there")
 
 
 def check_objective(raw: Any, task: Task, problems: Problems) -> list[Objective]:
@@ -324,6 +342,7 @@ def load_space(path: str | Path) -> SpaceSpec:
         if sections["search"] is not None:
             search = sections["search"]
             check_search(search.sampler, search.pruner, space, len(objectives), problems)
+    check_drift_objectives(objectives, sections["search"], data, problems)
     search = sections["search"]
     for i, baseline in enumerate(search.baseline if search else []):
         baselines.append(parse_fixed(baseline, f"search.baseline[{i}]", task, model_dir, problems))

@@ -112,6 +112,8 @@ def rebuild(study: Any, spec: SpaceSpec, records: list[TrialRecord]) -> None:
             define(trial)
         values = status.objectives if status.scored and status.objectives else None
         state = TrialState.COMPLETE if values else TrialState.FAIL
+        if values and None in values:  # ended before its drift was measured (the time budget)
+            values, state = None, TrialState.PRUNED
         params = {"params": trial.params, "distributions": trial.distributions, "user_attrs": attrs}
         study.add_trial(create_trial(state=state, values=values, **params))
 
@@ -134,7 +136,10 @@ def reconcile(study: Any, run_dir: RunDir) -> int:
         status = record.status()
         if status.status in ("finished", "pruned", "stopped") and status.objectives:
             values = status.objectives
-            study.tell(t.number, values if len(study.directions) > 1 else values[0])
+            if None in values:  # ended before its drift was measured (the time budget)
+                study.tell(t.number, state=TrialState.PRUNED)
+            else:
+                study.tell(t.number, values if len(study.directions) > 1 else values[0])
             continue
         study.tell(t.number, state=TrialState.FAIL)
         if status.status == "failed":

@@ -75,6 +75,7 @@ class TrialRunner:
         self.best_value: float | None = None
         self.best_epoch = 0
         self.last_report: dict[str, Any] = {}
+        self.measures: dict[str, Any] = {}  # the last epoch's: what a secondary objective reads
         self.epochs = 0
 
     def run(self) -> None:
@@ -122,17 +123,17 @@ class TrialRunner:
             self.best_value, self.best_epoch = m.validation[metric], m.epoch
             save_predictions(self.record.predictions_path("validation"), m.predictions)
         row = {"epoch": m.epoch, "train_loss": m.train_loss, "seconds": m.seconds, **m.validation}
-        measures = {
-            **m.validation,
+        cost = {
             "trainable_parameters": m.trainable_parameters,
             "train_seconds": m.train_seconds,
             "train_flops": m.train_flops,
+            "examples_seen": m.examples_seen,
         }
-        objectives = [self.best_value, *(measures[name] for name in self.context.secondary)]
-        self.record.epoch(
-            row, self.best_value, self.best_epoch, objectives, trainable_parameters=m.trainable_parameters
-        )
-        self.last_report = {OBJECTIVE: self.best_value, "epoch": m.epoch, **measures}
+        self.measures = {**m.validation, **cost}
+        self.record.epoch(row, self.best_value, self.best_epoch, self.objectives(), **cost)
+        # Tune wants every objective in every result: drift, measured at the end, is NaN until then.
+        unmeasured = {name: float("nan") for name in self.context.secondary if name not in self.measures}
+        self.last_report = {OBJECTIVE: self.best_value, "epoch": m.epoch, **self.measures, **unmeasured}
         faults.point("trial.recorded")
         if self.context.trivial is not None and (why := not_learning(m, self.context.trivial, self.context.objective)):
             raise NotLearning(why)
@@ -140,6 +141,11 @@ class TrialRunner:
             # Tune may end the trial inside report() (SystemExit in this thread) once it decides
             # to stop it, so the last epoch is reported only after the trial has recorded its end.
             tune.report(dict(self.last_report))
+
+    def objectives(self) -> list[float | None]:
+        """What the study is told if the trial ends now; None for a measure not taken yet (drift is
+        measured once a trial has trained to its end)."""
+        return [self.best_value, *(self.measures.get(name) for name in self.context.secondary)]
 
     def failed(self, err: BaseException) -> None:
         reason = f"{type(err).__name__}: {err}"
@@ -154,13 +160,12 @@ class TrialRunner:
 
     def finish(self, result: TrainResult, config: dict) -> None:
         from stratsearch.train.artifacts import save_model, save_predictions
-        from stratsearch.train.drift import measure_drift
 
         ctx = self.context
-        drift = {}
-        if ctx.probe is not None:  # before saving, which folds LoRA adapters into the weights
-            measured = measure_drift(result.model.backbone, ctx.probe, ctx.data)
-            drift = {"cka": measured.cka, "drift": measured.top, "drift_seconds": measured.seconds}
+        # Measured before saving, which folds LoRA adapters into the weights.
+        probed = {} if ctx.probe is None else probe_measures(result, ctx.probe, ctx.data)
+        self.measures |= probed
+        self.last_report |= {k: v for k, v in probed.items() if k in ctx.secondary}
         if result.test_predictions is not None:
             save_predictions(self.record.predictions_path("test"), result.test_predictions)
         best_value = float(result.best.validation[ctx.objective.metric])
@@ -184,5 +189,27 @@ class TrialRunner:
             train_flops=result.train_flops,
             examples_seen=result.examples_seen,
             peak_memory_mb=result.peak_memory_mb,
-            **drift,
+            objectives=self.objectives(),
+            **probed,
         )
+
+
+def probe_measures(result: TrainResult, probe: Probe, data: Dataset) -> dict[str, Any]:
+    """What the probe says of a trained model (its best epoch's weights): drift from the pretrained
+    encoder on each probe set, and the objective's metrics on the probe's training examples, the
+    other half of the train/validation gap."""
+    import time
+
+    from stratsearch.train.drift import measure_drift
+    from stratsearch.train.trainer import predict
+
+    start = time.perf_counter()
+    out: dict[str, Any] = {}
+    for name, probe_set in probe.sets().items():
+        measured = measure_drift(result.model.backbone, probe_set, data.pad_id)
+        prefix = "" if name == "train" else f"{name}_"
+        out |= {f"{prefix}cka": measured.cka, f"{prefix}drift": measured.top}
+    split, device = probe.train.split, next(result.model.parameters()).device
+    predictions = predict(result.model, split, data, 64, device)
+    out["train_metrics"] = data.task.score(predictions, split.targets, data.label_names)
+    return out | {"drift_seconds": time.perf_counter() - start}

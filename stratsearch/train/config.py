@@ -36,6 +36,12 @@ class DataSpec(Strict):
     tags: str = "tags"
     max_length: int = Field(128, ge=8, le=8192)
     max_train_rows: int | None = Field(None, ge=1, description="use only the first N training rows")
+    probe: Path | None = Field(
+        None, description="general text (.txt lines, or the text column of a data file) drift is also measured on"
+    )
+
+
+DATA_FILES = ("train", "validation", "test", "probe")  # the data section's files, read relative to the space
 
 
 class Scalars(Strict):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from stratsearch.train.config import DataSpec
 
 SPLITS = ("train", "validation", "test")
+PROBE_SIZE = 256  # texts a trial's drift is measured on (train/drift.py): CKA settles well before this
 IGNORE_INDEX = -100  # label of positions no loss or metric looks at (later sub-tokens, padding)
 
 
@@ -43,6 +44,13 @@ class Split:
     @property
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
+
+
+def subset(split: Split, idx: np.ndarray) -> Split:
+    """The examples `idx` of a split, in that order."""
+    raw = None if split.raw is None else [split.raw[i] for i in idx]
+    pick = [split.input_ids[i] for i in idx], [split.labels[i] for i in idx], [split.targets[i] for i in idx]
+    return Split(split.name, *pick, raw)
 
 
 @dataclass
@@ -155,6 +163,13 @@ def token_list(file: str, line: int, row: dict, name: str) -> list[str]:
     if not tokens:
         raise DataError(file, "empty token list", line, name)
     return tokens
+
+
+def read_probe_texts(path: Path, column: str) -> list[str]:
+    """A general-text probe (`data.probe`): a .txt file's non-empty lines, or the `column` of a data file."""
+    if path.suffix == ".txt":
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [text_value(str(path), line, row, column) for line, row in read_rows(path)]
 
 
 def read_split(path: Path, spec: DataSpec, task: Task, limit: int | None = None) -> tuple[list, list, list[int]]:

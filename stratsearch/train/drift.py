@@ -4,7 +4,9 @@ Linear CKA (Kornblith et al., ICML 2019) compares two sets of representations of
 examples, ‖Yᵀ X‖²_F / (‖Xᵀ X‖_F ‖Yᵀ Y‖_F) on column-centred features: 1 when one is a rotation
 and scaling of the other, near 0 when unrelated. A trial's **drift** is 1 − CKA between the
 fine-tuned and the pretrained encoder's mean-pooled top-layer states on a probe set (training
-texts drawn once per run), so 0 means the top layer represents these texts as before.
+texts drawn once per run), so 0 means the top layer represents these texts as before. Where the
+space names a general-text file (`data.probe`), drift is measured on its texts too
+(`general_drift`): text the task never showed the model, closer to what "forgetting" means.
 
 It is a similarity of representations, not a measure of forgetting itself: a low drift says the
 encoder still encodes these texts as it did; it does not say how well it would do on another
@@ -21,10 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from stratsearch.train.data import Dataset, Split, collate
+from stratsearch.train.data import PROBE_SIZE, Dataset, Split, collate, read_probe_texts, subset
 from stratsearch.train.strategies.heads import mean_pool
 
-PROBE_SIZE = 256  # texts: CKA settles well before this, and the trial's cost stays small
 BATCH = 64
 
 
@@ -56,19 +57,49 @@ def pooled_states(backbone: nn.Module, split: Split, idx: np.ndarray, pad_id: in
 
 
 @dataclass(frozen=True)
-class Probe:
-    """The probe texts (training examples drawn once per run) and the pretrained encoder's states on them."""
+class ProbeSet:
+    """Probe texts, tokenized, and the pretrained encoder's states on them."""
 
-    idx: np.ndarray
+    split: Split
     reference: list[torch.Tensor]  # per layer, embeddings first
 
 
-def make_probe(model_path: Path, data: Dataset, seed: int = 0) -> Probe:
+@dataclass(frozen=True)
+class Probe:
+    """What every trial of a run is measured on: training examples drawn once per run and, where
+    the space names one, a general-text file."""
+
+    train: ProbeSet
+    general: ProbeSet | None = None
+
+    def sets(self) -> dict[str, ProbeSet]:
+        return {"train": self.train} | ({"general": self.general} if self.general else {})
+
+
+def drawn(n: int, seed: int) -> np.ndarray:
+    """At most PROBE_SIZE of n rows, the same ones every time for a seed, in their order."""
+    return np.sort(np.random.default_rng(seed).choice(n, size=min(PROBE_SIZE, n), replace=False))
+
+
+def make_probe(model_path: Path, data: Dataset, general: Path | None = None, text: str = "text") -> Probe:
+    """The run's probe sets, with the pretrained encoder's states computed once (in the driver)."""
+    from transformers import AutoTokenizer
+
     from stratsearch.train.model import load_backbone
 
-    size = min(PROBE_SIZE, len(data.train))
-    idx = np.sort(np.random.default_rng(seed).choice(len(data.train), size=size, replace=False))
-    return Probe(idx, pooled_states(load_backbone(model_path, 0.0, 0.0), data.train, idx, data.pad_id))
+    pretrained = load_backbone(model_path, 0.0, 0.0)
+
+    def probe_set(split: Split) -> ProbeSet:
+        return ProbeSet(split, pooled_states(pretrained, split, np.arange(len(split)), data.pad_id))
+
+    train = probe_set(subset(data.train, drawn(len(data.train), seed=0)))
+    if general is None:
+        return Probe(train)
+    texts = read_probe_texts(general, text)
+    texts = [texts[i] for i in drawn(len(texts), seed=0)]
+    ids = AutoTokenizer.from_pretrained(model_path)(texts, truncation=True, max_length=data.max_length)["input_ids"]
+    blank = [0] * len(texts)  # no labels: only the encoder's states are read
+    return Probe(train, probe_set(Split("probe", ids, blank, blank, texts)))
 
 
 @dataclass(frozen=True)
@@ -82,12 +113,12 @@ class Drift:
         return 1.0 - self.cka[-1]
 
 
-def measure_drift(backbone: nn.Module, probe: Probe, data: Dataset) -> Drift:
+def measure_drift(backbone: nn.Module, probe: ProbeSet, pad_id: int) -> Drift:
     import time
 
     if not any(p.requires_grad for p in backbone.parameters()):  # nothing trained: the pretrained encoder
         return Drift([1.0] * len(probe.reference), 0.0)
     start = time.perf_counter()
-    states = pooled_states(backbone, data.train, probe.idx, data.pad_id)
+    states = pooled_states(backbone, probe.split, np.arange(len(probe.split)), pad_id)
     cka = [linear_cka(tuned, before) for tuned, before in zip(states, probe.reference, strict=True)]
     return Drift(cka, time.perf_counter() - start)

@@ -1,0 +1,198 @@
+"""The article's claims, on this data: what §3.1 and §3.3 of the article behind this product say
+about full vs partial fine-tuning and about regularisation, tested on the run's own trials.
+
+Each claim compares two groups of trials with the findings' rules (findings.py): Welch's t-test,
+p < 0.05 after Bonferroni for the splits tried, "within noise" otherwise, and "not tested in this
+run" where the run did not vary what the claim is about. An ordered dimension is split where the
+findings split it, at the threshold with the largest gap (two trials a side at least).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stratsearch.report.describe import branch, number
+from stratsearch.report.findings import UNIT_METRICS, Contrast, trials
+from stratsearch.report.view import RunView, TrialView
+from stratsearch.train.data import PROBE_SIZE
+
+NOT_TESTED = "not tested in this run"
+
+Figure = Callable[[TrialView], float | None]  # a trial's figure a claim compares, None where not measured
+
+
+@dataclass(frozen=True)
+class Claim:
+    said: str  # what the article says, with its section
+    compared: str  # the two groups
+    figures: str  # their means and the test
+    verdict: str  # supported, contradicted, within noise, or not tested in this run
+
+
+@dataclass(frozen=True)
+class Split:
+    """Two groups of trials: `a` (the one the claim speaks for) against `b`, `tries` splits tried."""
+
+    label_a: str
+    a: list[TrialView]
+    label_b: str
+    b: list[TrialView]
+    tries: int = 1
+
+
+def objective_gap(view: RunView, a: list[TrialView], b: list[TrialView]) -> float:
+    return abs(np.mean([t.value for t in a]) - np.mean([t.value for t in b]))
+
+
+def threshold_split(view: RunView, rows: list[TrialView], key: Callable[[TrialView], float], name: str) -> Split | None:
+    """Trials with `key` ≥ t against those below t, at the t with the largest objective gap (as
+    the findings split); None when `key` takes one value only."""
+    values = sorted({key(t) for t in rows})
+    if len(values) < 2:
+        return None
+    candidates = [([r for r in rows if key(r) >= t], [r for r in rows if key(r) < t], t) for t in values[1:]]
+    testable = [c for c in candidates if len(c[0]) >= 2 and len(c[1]) >= 2] or candidates[:1]
+    a, b, t = max(testable, key=lambda c: objective_gap(view, c[0], c[1]))
+    lowest = values[0]
+    label_b = f"{name} {shown(lowest)}" if all(key(r) == lowest for r in b) else f"{name} < {shown(t)}"
+    return Split(f"{name} ≥ {shown(t)}", a, label_b, b, tries=len(testable))
+
+
+def shown(value: Any) -> str:
+    return number(value) if isinstance(value, float) else str(value)
+
+
+def judged(contrast: Contrast, claimed_sign: int) -> str:
+    """Supported when the difference is significant in the claimed direction (+1: a above b)."""
+    if np.isnan(contrast.p):
+        return "within noise (too few trials for a test)"
+    if not contrast.significant:
+        return "within noise"
+    return "supported" if np.sign(contrast.diff) == claimed_sign else "contradicted"
+
+
+def test_claim(said: str, split: Split, figure: Figure, claimed_sign: int, shown_as: Callable[[float], str]) -> Claim:
+    a = [(t, v) for t in split.a if (v := figure(t)) is not None]
+    b = [(t, v) for t in split.b if (v := figure(t)) is not None]
+    compared = f"{split.label_a} vs {split.label_b}"
+    if not a or not b:
+        return Claim(
+            said, compared, "not measured on both groups (drift and the training fit: finished trials)", NOT_TESTED
+        )
+    contrast = Contrast(np.array([v for _, v in a]), np.array([v for _, v in b]), split.tries)
+    return Claim(said, compared, contrast.stats(shown_as), judged(contrast, claimed_sign))
+
+
+def untested(said: str, why: str) -> Claim:
+    return Claim(said, "", why, NOT_TESTED)
+
+
+# --- §3.1: full vs partial fine-tuning ------------------------------------------------------------
+
+FULL_VS_PARTIAL = (
+    "§3.1 Partial fine-tuning (freezing the bottom layers) costs less compute per epoch",
+    "§3.1 Partial fine-tuning avoids catastrophic forgetting (less drift from the pretrained encoder)",
+    "§3.1 Full fine-tuning uses the pretrained knowledge fully (a better score)",
+)
+
+
+def freeze_claims(view: RunView) -> list[Claim]:
+    # Trials that fine-tune whole layers only: BitFit and LoRA freeze in another way, and gradual
+    # unfreezing thaws what it froze.
+    rows = [
+        t
+        for t in view.scored()
+        if branch(t.config, "scope")[0] in ("full", "") and not t.config.get("gradual_unfreezing")
+    ]
+    split = threshold_split(view, rows, lambda t: int(t.config.get("freeze_depth", 0)), "freeze")
+    if split is None or min(int(t.config.get("freeze_depth", 0)) for t in split.b) != 0:
+        why = "freeze depth was not varied" if split is None else "no trial fine-tuned the whole encoder"
+        return [untested(said, why) for said in FULL_VS_PARTIAL]
+    metric = view.metric
+    claims = [
+        test_claim(FULL_VS_PARTIAL[0], split, per_epoch, -1, lambda v: f"{v:.3g} s/epoch"),
+        test_claim(FULL_VS_PARTIAL[1], split, lambda t: t.measured.drift, -1, lambda v: f"drift {v:.3f}"),
+    ]
+    if any(t.measured.general_drift is not None for t in split.a + split.b):
+        said = FULL_VS_PARTIAL[1].replace("less drift", "less drift on the general-text probe")
+        claims.append(test_claim(said, split, lambda t: t.measured.general_drift, -1, lambda v: f"drift {v:.3f}"))
+    full_first = Split(split.label_b, split.b, split.label_a, split.a, split.tries)
+    sign = 1 if view.objective.mode == "max" else -1
+    claims.append(test_claim(FULL_VS_PARTIAL[2], full_first, lambda t: t.value, sign, lambda v: f"{metric} {v:.4f}"))
+    return claims
+
+
+def per_epoch(t: TrialView) -> float | None:
+    seconds = t.measured.train_seconds
+    return None if seconds is None or not t.epochs_run else seconds / t.epochs_run
+
+
+def points(v: float) -> str:
+    return f"{v * 100:.1f} points"
+
+
+# --- §3.3: regularisation -------------------------------------------------------------------------
+
+REGULARISATION = "§3.3 Regularisation prevents over-fitting: a smaller train − validation gap with {what}"
+
+
+def weight_decay(t: TrialView) -> float | None:
+    return branch(t.config, "optimizer")[1].get("weight_decay")
+
+
+def regularisation_claims(view: RunView) -> list[Claim]:
+    """Per regularising dimension the run varied (dropout, weight decay, an explicit penalty)."""
+    rows = view.scored()
+    gap = train_gap(view)
+    unit = points if view.metric in UNIT_METRICS else lambda v: f"{v:.4f}"
+    claims = []
+    ordered: dict[str, Callable[[TrialView], float | None]] = {
+        "dropout": lambda t: t.config.get("dropout"),
+        "weight decay": weight_decay,
+    }
+    for name, key in ordered.items():
+        with_value = [t for t in rows if key(t) is not None]
+        split = threshold_split(view, with_value, lambda t, key=key: float(key(t)), name)
+        if split is not None:
+            claims.append(test_claim(REGULARISATION.format(what=f"more {name}"), split, gap, -1, gap_shown(unit)))
+    penalised = [t for t in rows if branch(t.config, "penalty")[0] not in ("none", "")]
+    plain = [t for t in rows if branch(t.config, "penalty")[0] in ("none", "")]
+    if penalised and plain:
+        split = Split("an L1/L2 penalty", penalised, "no penalty", plain)
+        claims.append(test_claim(REGULARISATION.format(what="a weight penalty"), split, gap, -1, gap_shown(unit)))
+    if not claims:
+        return [untested(REGULARISATION.format(what="more regularisation"), "no regularisation was varied")]
+    return claims
+
+
+def train_gap(view: RunView) -> Figure:
+    """How much better a trial scored on training examples than on validation (over-fitting)."""
+    sign = 1 if view.objective.mode == "max" else -1
+
+    def gap(t: TrialView) -> float | None:
+        train = t.measured.train_value
+        return None if train is None or t.value is None else sign * (train - t.value)
+
+    return gap
+
+
+def gap_shown(unit: Callable[[float], str]) -> Callable[[float], str]:
+    return lambda v: f"gap {unit(v)}"
+
+
+def claims(view: RunView) -> list[Claim]:
+    return freeze_claims(view) + regularisation_claims(view)
+
+
+def claims_intro(view: RunView) -> str:
+    return (
+        f"Each claim is tested on this run's {trials(len(view.scored()))} with the findings' rules: Welch's"
+        " t-test, p < 0.05 after Bonferroni for the splits tried, one seed per configuration. Cost is training"
+        " seconds per epoch; drift is 1 − the linear CKA of the top layer to the pretrained encoder on the"
+        f" probe texts; the gap is the objective on the probe's training examples (up to {PROBE_SIZE}) minus on"
+        " validation, at the best epoch (drift and the gap: finished trials only)."
+    )
