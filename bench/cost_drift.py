@@ -3,12 +3,14 @@
     python bench/cost_drift.py                 # run the sweep, then the table
     python bench/cost_drift.py --report-only   # the table from the saved run
 
-One sweep of the bundled all-MiniLM-L6-v2 on the shared rt-snippets (2,000 training rows,
-max_length 64, 2 epochs, AdamW 1e-4, linear schedule, seed 0): full fine-tuning with 0…6
-bottom layers frozen, then BitFit and LoRA (each as a baseline of one `stratsearch run`, so
-every strategy runs once with everything else equal). Per strategy: train seconds per epoch,
-trainable parameters, estimated training FLOPs, top-layer CKA to the pretrained encoder (and
-what measuring it cost, against the trial's wall time), validation and test accuracy.
+One grid sweep (`stratsearch run`, sampler grid, 42 trials, nothing pruned) of the bundled
+all-MiniLM-L6-v2 on the shared rt-snippets (2,000 training rows, max_length 64, 2 epochs, AdamW
+3e-4, linear schedule, seed 0): freeze depth 0…6 × scope (full, BitFit, LoRA) × dropout (0, 0.2),
+so that every cell runs with everything else equal and the report's claims section has both
+full-vs-partial and a regularisation dimension to test. Per freeze depth and scope (the two
+dropouts averaged): train seconds per epoch, trainable parameters, estimated training FLOPs,
+top-layer CKA to the pretrained encoder, what measuring on the probe cost against the trial's
+wall time, validation accuracy and the train − validation gap.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "rt-snippets"
 OUT = ROOT / "bench" / "results" / "cost_drift"
 NAME = "cost-drift"
-# A baseline's keys left out take the trainer's defaults, so each names everything held equal.
-COMMON = {"epochs": 2, "batch_size": 32, "optimizer": {"adamw": {"lr": 1e-4}}, "schedule": "linear"}
-STRATEGIES = [COMMON | {"freeze_depth": k} for k in range(7)]
-STRATEGIES += [COMMON | {"scope": {"bitfit": {}}}, COMMON | {"scope": {"lora": {}}}]
+SCOPES = ("full", "bitfit", "lora")
+DROPOUTS = (0.0, 0.2)
+TRIALS = 7 * len(SCOPES) * len(DROPOUTS)
 
 
 def space() -> dict:
@@ -41,50 +42,55 @@ def space() -> dict:
             "max_train_rows": 2000,
         },
         "objective": {"metric": "accuracy", "mode": "max"},
-        "budget": {"trials": len(STRATEGIES), "max_epochs": 2},
+        "budget": {"trials": TRIALS, "max_epochs": 2},
         "resources": {"cpus_per_trial": 2},
-        "search": {
-            "sampler": "random",
-            "pruner": "none",
-            "portfolio": "none",
-            "stop_not_learning": False,
-            "baseline": STRATEGIES,
-        },
+        "search": {"sampler": "grid", "pruner": "none", "portfolio": "none", "stop_not_learning": False},
         "space": {
-            **COMMON,
+            "epochs": 2,
+            "batch_size": 32,
+            "optimizer": {"adamw": {"lr": 3e-4}},
+            "schedule": "linear",
             "freeze_depth": {"int": [0, 6]},
-            "scope": {"choice": {"full": {}, "bitfit": {}, "lora": {}}},
+            "scope": {"choice": {scope: {} for scope in SCOPES}},
+            "dropout": {"choice": list(DROPOUTS)},
         },
         "confirm": {"seeds": 0},
         "ensemble": {"top_k": 1, "method": "mean"},
     }
 
 
-def label(config: dict) -> str:
-    scope = next(iter(config["scope"])) if isinstance(config["scope"], dict) else config["scope"]
-    return f"{scope}, freeze {config['freeze_depth']}" if scope == "full" else scope
-
-
 def table(run_path: Path) -> str:
+    """One row per freeze depth and scope, its two dropout trials averaged."""
+    import pandas as pd
+
     from stratsearch.rundir import RunDir
 
-    header = ["strategy", "train s / epoch", "trainable params", "train FLOPs", "top-layer CKA", "drift cost"]
-    header += ["val acc", "test acc"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for record, s in RunDir(run_path).statuses():
-        epochs = s.epochs_run or s.epoch or 1
-        cka = "" if s.cka is None else f"{s.cka[-1]:.3f}"
-        cost = "" if s.drift_seconds is None else f"{s.drift_seconds:.1f} s ({s.drift_seconds / s.wall_s:.1%})"
-        cells = [
-            label(record.config()["config"]),
-            f"{(s.train_seconds or 0) / epochs:.1f}",
-            f"{s.trainable_parameters:,}",
-            f"{(s.train_flops or 0) / 1e12:.2f} T",
-            cka,
-            cost,
-            f"{s.best_value:.4f}",
-            f"{s.test_value('accuracy') or 0:.4f}",
-        ]
+        if s.status != "finished":
+            continue
+        config = record.config()["config"]
+        rows.append(
+            {
+                "freeze": config["freeze_depth"],
+                "scope": next(iter(config["scope"])),
+                "s_epoch": s.train_seconds / s.epochs_run,
+                "trainable": s.trainable_parameters,
+                "tflops": s.train_flops / 1e12,
+                "cka": s.cka[-1],
+                "probe_share": s.drift_seconds / s.wall_s,
+                "val": s.best_value,
+                "gap": s.train_metrics["accuracy"] - s.best_value,
+            }
+        )
+    frame = pd.DataFrame(rows).groupby(["freeze", "scope"], sort=False).mean().reset_index()
+    frame["order"] = frame["scope"].map(SCOPES.index)
+    header = ["freeze", "scope", "train s / epoch", "trainable params", "train TFLOPs", "top-layer CKA"]
+    header += ["probe cost", "val acc", "train − val gap"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in frame.sort_values(["order", "freeze"]).itertuples():
+        cells = [str(r.freeze), r.scope, f"{r.s_epoch:.1f}", f"{r.trainable:,.0f}", f"{r.tflops:.2f}"]
+        cells += [f"{r.cka:.3f}", f"{r.probe_share:.1%}", f"{r.val:.4f}", f"{r.gap * 100:+.1f} pt"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
