@@ -7,7 +7,8 @@ One grid sweep (`stratsearch run`, sampler grid, 42 trials, nothing pruned) of t
 all-MiniLM-L6-v2 on the shared rt-snippets (2,000 training rows, max_length 64, 2 epochs, AdamW
 3e-4, linear schedule, seed 0): freeze depth 0…6 × scope (full, BitFit, LoRA) × dropout (0, 0.2),
 so that every cell runs with everything else equal and the report's claims section has both
-full-vs-partial and a regularisation dimension to test. Per freeze depth and scope (the two
+full-vs-partial and a regularisation dimension to test. Drift is also measured on 256 BBC news
+texts (`data.probe`), text the task never shows the model. Per freeze depth and scope (the two
 dropouts averaged): train seconds per epoch, trainable parameters, estimated training FLOPs,
 top-layer CKA to the pretrained encoder, what measuring on the probe cost against the trial's
 wall time, validation accuracy and the train − validation gap.
@@ -40,6 +41,8 @@ def space() -> dict:
             **{split: str(DATA / f"{split}.jsonl") for split in ("train", "validation", "test")},
             "max_length": 64,
             "max_train_rows": 2000,
+            # General text the task never shows the model: news prose, for `general_drift`.
+            "probe": str(DATA.parent / "bbc-news" / "train.jsonl"),
         },
         "objective": {"metric": "accuracy", "mode": "max"},
         "budget": {"trials": TRIALS, "max_epochs": 2},
@@ -78,6 +81,7 @@ def table(run_path: Path) -> str:
                 "trainable": s.trainable_parameters,
                 "tflops": s.train_flops / 1e12,
                 "cka": s.cka[-1],
+                "news_cka": s.general_cka[-1],
                 "probe_share": s.drift_seconds / s.wall_s,
                 "val": s.best_value,
                 "gap": s.train_metrics["accuracy"] - s.best_value,
@@ -85,12 +89,12 @@ def table(run_path: Path) -> str:
         )
     frame = pd.DataFrame(rows).groupby(["freeze", "scope"], sort=False).mean().reset_index()
     frame["order"] = frame["scope"].map(SCOPES.index)
-    header = ["freeze", "scope", "train s / epoch", "trainable params", "train TFLOPs", "top-layer CKA"]
+    header = ["freeze", "scope", "train s / epoch", "trainable params", "train TFLOPs", "top-layer CKA", "news CKA"]
     header += ["probe cost", "val acc", "train − val gap"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in frame.sort_values(["order", "freeze"]).itertuples():
         cells = [str(r.freeze), r.scope, f"{r.s_epoch:.1f}", f"{r.trainable:,.0f}", f"{r.tflops:.2f}"]
-        cells += [f"{r.cka:.3f}", f"{r.probe_share:.1%}", f"{r.val:.4f}", f"{r.gap * 100:+.1f} pt"]
+        cells += [f"{r.cka:.3f}", f"{r.news_cka:.3f}", f"{r.probe_share:.1%}", f"{r.val:.4f}", f"{r.gap * 100:+.1f} pt"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
