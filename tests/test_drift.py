@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from stratsearch.prepare import prepare
+from stratsearch.sweep.trial import probe_measures
 from stratsearch.train.data import PROBE_SIZE
 from stratsearch.train.drift import linear_cka, make_probe, measure_drift
 from stratsearch.train.model import load_backbone
+from stratsearch.train.trainer import predict
 from tests.test_trainer import fit
 
 
@@ -63,3 +65,17 @@ def test_a_general_text_probe_is_read_drawn_and_measured(make_config, tmp_path) 
     assert again.general.split.raw == probe.general.split.raw  # drawn the same way every run
     pretrained = load_backbone(prepared.model_path, 0.0, 0.0)
     assert measure_drift(pretrained, probe.general, prepared.data.pad_id).top == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_training_fit_comes_from_the_drift_pass_and_matches_a_plain_prediction(make_config) -> None:
+    """The probe's forward pass gives the states for CKA and the head's outputs for the training fit
+    (in length-sorted batches); its metrics equal those of predicting the same examples apart."""
+    path = make_config(space={"epochs": 2, "optimizer": {"adamw": {"lr": 3e-3}}}, n_train=64)
+    prepared = prepare(path)
+    probe = make_probe(prepared.model_path, prepared.data)
+    _, result = fit(path)
+    measured = probe_measures(result, probe, prepared.data)
+    split, data = probe.train.split, prepared.data
+    plain = data.task.score(predict(result.model, split, data, 8, torch.device("cpu")), split.targets, data.label_names)
+    assert measured["train_metrics"] == pytest.approx(plain)
+    assert measured["drift"] == pytest.approx(1 - measured["cka"][-1]) and measured["drift_seconds"] > 0

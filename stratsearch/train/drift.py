@@ -16,6 +16,7 @@ to them looks like.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stratsearch.train.data import PROBE_SIZE, Dataset, Split, collate, read_probe_texts, subset
+from stratsearch.train.data import PROBE_SIZE, Dataset, Split, collate, read_probe_texts, sorted_batches, subset
 from stratsearch.train.strategies.heads import mean_pool
 
 BATCH = 64
@@ -37,23 +38,33 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(y.T @ x) ** 2 / denominator) if denominator > 0 else 0.0
 
 
-@torch.no_grad()
-def pooled_states(backbone: nn.Module, split: Split, idx: np.ndarray, pad_id: int) -> list[torch.Tensor]:
-    """Mean-pooled states of the examples `idx`, per layer (the embeddings first), on the CPU."""
+# Called with each batch's example indices, its tensors and the top layer's states.
+OnBatch = Callable[[np.ndarray, dict[str, torch.Tensor], torch.Tensor], None]
+
+
+@torch.inference_mode()
+def pooled_states(
+    backbone: nn.Module, split: Split, pad_id: int, on_batch: OnBatch | None = None
+) -> list[torch.Tensor]:
+    """Mean-pooled states of every example of `split`, in its order, per layer (the embeddings
+    first), on the CPU. Batches are cut from the examples sorted by length, which spares most of
+    the padding. `on_batch` sees each batch's top-layer states (the trial's own outputs need them)."""
     device = next(backbone.parameters()).device
     was_training = backbone.training
     backbone.eval()
-    layers: list[list[torch.Tensor]] = []
-    for start in range(0, len(idx), BATCH):
-        batch = collate(split, idx[start : start + BATCH], pad_id)
-        mask = batch["attention_mask"].to(device)
-        out = backbone(input_ids=batch["input_ids"].to(device), attention_mask=mask, output_hidden_states=True)
+    layers: list[torch.Tensor] = []
+    for idx in sorted_batches(split.lengths, BATCH):
+        batch = {k: v.to(device) for k, v in collate(split, idx, pad_id).items()}
+        mask = batch["attention_mask"]
+        out = backbone(input_ids=batch["input_ids"], attention_mask=mask, output_hidden_states=True)
+        if not layers:
+            layers = [torch.zeros(len(split), h.shape[-1]) for h in out.hidden_states]
         for i, hidden in enumerate(out.hidden_states):
-            if len(layers) <= i:
-                layers.append([])
-            layers[i].append(mean_pool(hidden.float(), mask).cpu())
+            layers[i][torch.from_numpy(idx)] = mean_pool(hidden.float(), mask).cpu()
+        if on_batch:
+            on_batch(idx, batch, out.hidden_states[-1])
     backbone.train(was_training)
-    return [torch.cat(parts) for parts in layers]
+    return layers
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,7 @@ def make_probe(model_path: Path, data: Dataset, general: Path | None = None, tex
     pretrained = load_backbone(model_path, 0.0, 0.0)
 
     def probe_set(split: Split) -> ProbeSet:
-        return ProbeSet(split, pooled_states(pretrained, split, np.arange(len(split)), data.pad_id))
+        return ProbeSet(split, pooled_states(pretrained, split, data.pad_id))
 
     train = probe_set(subset(data.train, drawn(len(data.train), seed=0)))
     if general is None:
@@ -113,12 +124,15 @@ class Drift:
         return 1.0 - self.cka[-1]
 
 
-def measure_drift(backbone: nn.Module, probe: ProbeSet, pad_id: int) -> Drift:
+def measure_drift(backbone: nn.Module, probe: ProbeSet, pad_id: int, on_batch: OnBatch | None = None) -> Drift:
+    """CKA per layer to the pretrained encoder on a probe set; `on_batch` as in pooled_states."""
     import time
 
-    if not any(p.requires_grad for p in backbone.parameters()):  # nothing trained: the pretrained encoder
-        return Drift([1.0] * len(probe.reference), 0.0)
     start = time.perf_counter()
-    states = pooled_states(backbone, probe.split, np.arange(len(probe.split)), pad_id)
+    if not any(p.requires_grad for p in backbone.parameters()):  # nothing trained: the pretrained encoder
+        if on_batch:  # the states are still wanted
+            pooled_states(backbone, probe.split, pad_id, on_batch)
+        return Drift([1.0] * len(probe.reference), time.perf_counter() - start)
+    states = pooled_states(backbone, probe.split, pad_id, on_batch)
     cka = [linear_cka(tuned, before) for tuned, before in zip(states, probe.reference, strict=True)]
     return Drift(cka, time.perf_counter() - start)

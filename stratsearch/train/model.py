@@ -67,6 +67,10 @@ class TaskModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.from_states(hidden, attention_mask)
+
+    def from_states(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The head's outputs from the encoder's top-layer states."""
         if self.token_level:
             return self.head(hidden)
         out = self.head(self.pool(hidden, attention_mask))
