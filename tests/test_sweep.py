@@ -265,6 +265,10 @@ def test_a_sweep_shows_up_in_mlflow_and_a_resume_continues_the_same_runs(make_co
         history = client.get_metric_history(trial.info.run_id, "accuracy")
         assert [m.step for m in history] == list(range(1, status.epoch + 1))
         assert trial.data.metrics["best_validation"] == status.best_value
+        assert trial.data.metrics["train_seconds"] == pytest.approx(status.train_seconds)
+        if status.status == "finished":  # what it cost and how far it moved the encoder
+            assert trial.data.metrics["drift"] == pytest.approx(status.drift)
+            assert trial.data.metrics["train_accuracy"] == status.train_metrics["accuracy"]
     config = yaml.safe_load(path.read_text())
     config["budget"]["trials"] = 3
     path.write_text(yaml.safe_dump(config))

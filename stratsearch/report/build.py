@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from stratsearch.report.claims import claims, claims_intro
+from stratsearch.report.claims import by_freeze_depth, claims, claims_intro
 from stratsearch.report.confirmation import confirmation_blocks, verdict
 from stratsearch.report.describe import describe
 from stratsearch.report.document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
@@ -225,7 +225,14 @@ def tradeoff_blocks(view: RunView) -> list:
 
 def claims_blocks(view: RunView) -> list:
     rows = [[c.said, c.compared, c.figures, c.verdict] for c in claims(view)]
-    return [Paragraph(claims_intro(view)), Table(["the article says", "compared", "on this data", "verdict"], rows)]
+    blocks = [Paragraph(claims_intro(view)), Table(["the article says", "compared", "on this data", "verdict"], rows)]
+    header, by_depth = by_freeze_depth(view)
+    if len(by_depth) > 1:
+        blocks += [
+            Paragraph("The same trials by freeze depth (means; BitFit, LoRA and gradual unfreezing left out):"),
+            Table(header, by_depth, numeric=set(range(len(header)))),
+        ]
+    return blocks
 
 
 def search_figures(view: RunView) -> list:

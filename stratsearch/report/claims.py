@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from stratsearch.report.describe import branch, number
-from stratsearch.report.findings import UNIT_METRICS, Contrast, trials
+from stratsearch.report.describe import branch
+from stratsearch.report.findings import UNIT_METRICS, Contrast, shown, trials
 from stratsearch.report.view import RunView, TrialView
 from stratsearch.train.data import PROBE_SIZE
 
@@ -44,11 +43,11 @@ class Split:
     tries: int = 1
 
 
-def objective_gap(view: RunView, a: list[TrialView], b: list[TrialView]) -> float:
+def objective_gap(a: list[TrialView], b: list[TrialView]) -> float:
     return abs(np.mean([t.value for t in a]) - np.mean([t.value for t in b]))
 
 
-def threshold_split(view: RunView, rows: list[TrialView], key: Callable[[TrialView], float], name: str) -> Split | None:
+def threshold_split(rows: list[TrialView], key: Callable[[TrialView], float], name: str) -> Split | None:
     """Trials with `key` ≥ t against those below t, at the t with the largest objective gap (as
     the findings split); None when `key` takes one value only."""
     values = sorted({key(t) for t in rows})
@@ -56,14 +55,10 @@ def threshold_split(view: RunView, rows: list[TrialView], key: Callable[[TrialVi
         return None
     candidates = [([r for r in rows if key(r) >= t], [r for r in rows if key(r) < t], t) for t in values[1:]]
     testable = [c for c in candidates if len(c[0]) >= 2 and len(c[1]) >= 2] or candidates[:1]
-    a, b, t = max(testable, key=lambda c: objective_gap(view, c[0], c[1]))
+    a, b, t = max(testable, key=lambda c: objective_gap(c[0], c[1]))
     lowest = values[0]
     label_b = f"{name} {shown(lowest)}" if all(key(r) == lowest for r in b) else f"{name} < {shown(t)}"
     return Split(f"{name} ≥ {shown(t)}", a, label_b, b, tries=len(testable))
-
-
-def shown(value: Any) -> str:
-    return number(value) if isinstance(value, float) else str(value)
 
 
 def judged(contrast: Contrast, claimed_sign: int) -> str:
@@ -75,7 +70,7 @@ def judged(contrast: Contrast, claimed_sign: int) -> str:
     return "supported" if np.sign(contrast.diff) == claimed_sign else "contradicted"
 
 
-def test_claim(said: str, split: Split, figure: Figure, claimed_sign: int, shown_as: Callable[[float], str]) -> Claim:
+def check_claim(said: str, split: Split, figure: Figure, claimed_sign: int, shown_as: Callable[[float], str]) -> Claim:
     a = [(t, v) for t in split.a if (v := figure(t)) is not None]
     b = [(t, v) for t in split.b if (v := figure(t)) is not None]
     compared = f"{split.label_a} vs {split.label_b}"
@@ -100,30 +95,61 @@ FULL_VS_PARTIAL = (
 )
 
 
-def freeze_claims(view: RunView) -> list[Claim]:
-    # Trials that fine-tune whole layers only: BitFit and LoRA freeze in another way, and gradual
-    # unfreezing thaws what it froze.
-    rows = [
+def whole_layers(view: RunView) -> list[TrialView]:
+    """Trials that fine-tune whole layers only: BitFit and LoRA freeze in another way, and gradual
+    unfreezing thaws what it froze."""
+    return [
         t
         for t in view.scored()
         if branch(t.config, "scope")[0] in ("full", "") and not t.config.get("gradual_unfreezing")
     ]
-    split = threshold_split(view, rows, lambda t: int(t.config.get("freeze_depth", 0)), "freeze")
-    if split is None or min(int(t.config.get("freeze_depth", 0)) for t in split.b) != 0:
+
+
+def depth(t: TrialView) -> int:
+    return int(t.config.get("freeze_depth", 0))
+
+
+def freeze_claims(view: RunView) -> list[Claim]:
+    split = threshold_split(whole_layers(view), depth, "freeze")
+    if split is None or min(depth(t) for t in split.b) != 0:
         why = "freeze depth was not varied" if split is None else "no trial fine-tuned the whole encoder"
         return [untested(said, why) for said in FULL_VS_PARTIAL]
     metric = view.metric
     claims = [
-        test_claim(FULL_VS_PARTIAL[0], split, per_epoch, -1, lambda v: f"{v:.3g} s/epoch"),
-        test_claim(FULL_VS_PARTIAL[1], split, lambda t: t.measured.drift, -1, lambda v: f"drift {v:.3f}"),
+        check_claim(FULL_VS_PARTIAL[0], split, per_epoch, -1, lambda v: f"{v:.3g} s/epoch"),
+        check_claim(FULL_VS_PARTIAL[1], split, lambda t: t.measured.drift, -1, lambda v: f"drift {v:.3f}"),
     ]
     if any(t.measured.general_drift is not None for t in split.a + split.b):
-        said = FULL_VS_PARTIAL[1].replace("less drift", "less drift on the general-text probe")
-        claims.append(test_claim(said, split, lambda t: t.measured.general_drift, -1, lambda v: f"drift {v:.3f}"))
+        said = FULL_VS_PARTIAL[1].replace("encoder)", "encoder on the general-text probe)")
+        claims.append(check_claim(said, split, lambda t: t.measured.general_drift, -1, lambda v: f"drift {v:.3f}"))
     full_first = Split(split.label_b, split.b, split.label_a, split.a, split.tries)
     sign = 1 if view.objective.mode == "max" else -1
-    claims.append(test_claim(FULL_VS_PARTIAL[2], full_first, lambda t: t.value, sign, lambda v: f"{metric} {v:.4f}"))
+    claims.append(check_claim(FULL_VS_PARTIAL[2], full_first, lambda t: t.value, sign, lambda v: f"{metric} {v:.4f}"))
     return claims
+
+
+def by_freeze_depth(view: RunView) -> tuple[list[str], list[list[str]]]:
+    """Per freeze depth, the means of the trials the claims compare: what the split summarises."""
+    rows = whole_layers(view)
+    unit = points if view.metric in UNIT_METRICS else "{:.4f}".format
+    drift = "{:.3f}".format
+    columns: dict[str, tuple[Figure, Callable[[float], str]]] = {
+        "train s / epoch": (per_epoch, "{:.1f}".format),
+        "drift": (lambda t: t.measured.drift, drift),
+    }
+    if any(t.measured.general_drift is not None for t in rows):
+        columns["general drift"] = (lambda t: t.measured.general_drift, drift)
+    columns[f"val {view.metric}"] = (lambda t: t.value, "{:.4f}".format)
+    columns["train − val gap"] = (train_gap(view), unit)
+    table = []
+    for k in sorted({depth(t) for t in rows}):
+        group = [t for t in rows if depth(t) == k]
+        cells = [str(k), str(len(group))]
+        for figure, shown_as in columns.values():
+            values = [v for t in group if (v := figure(t)) is not None]
+            cells.append(shown_as(float(np.mean(values))) if values else "")
+        table.append(cells)
+    return ["freeze depth", "trials", *columns], table
 
 
 def per_epoch(t: TrialView) -> float | None:
@@ -156,14 +182,14 @@ def regularisation_claims(view: RunView) -> list[Claim]:
     }
     for name, key in ordered.items():
         with_value = [t for t in rows if key(t) is not None]
-        split = threshold_split(view, with_value, lambda t, key=key: float(key(t)), name)
+        split = threshold_split(with_value, lambda t, key=key: float(key(t)), name)
         if split is not None:
-            claims.append(test_claim(REGULARISATION.format(what=f"more {name}"), split, gap, -1, gap_shown(unit)))
+            claims.append(check_claim(REGULARISATION.format(what=f"more {name}"), split, gap, -1, gap_shown(unit)))
     penalised = [t for t in rows if branch(t.config, "penalty")[0] not in ("none", "")]
     plain = [t for t in rows if branch(t.config, "penalty")[0] in ("none", "")]
     if penalised and plain:
         split = Split("an L1/L2 penalty", penalised, "no penalty", plain)
-        claims.append(test_claim(REGULARISATION.format(what="a weight penalty"), split, gap, -1, gap_shown(unit)))
+        claims.append(check_claim(REGULARISATION.format(what="a weight penalty"), split, gap, -1, gap_shown(unit)))
     if not claims:
         return [untested(REGULARISATION.format(what="more regularisation"), "no regularisation was varied")]
     return claims

@@ -18,6 +18,16 @@ from stratsearch.rundir import FINAL, RunDir, read_json, write_json
 
 INSTALL = "pip install -e '.[mlflow]' (or pip install mlflow)"
 MLFLOW_STATUS = {"finished": "FINISHED", "pruned": "KILLED", "stopped": "KILLED", "failed": "FAILED"}
+# What a trial cost and how far it moved the encoder (status.json), logged as its run's metrics.
+RECORDED = (
+    "trainable_parameters",
+    "train_seconds",
+    "train_flops",
+    "examples_seen",
+    "peak_memory_mb",
+    "drift",
+    "general_drift",
+)
 
 
 def missing_mlflow() -> str | None:
@@ -129,11 +139,11 @@ class MlflowTracker:
             for key, value in row.items()
             if key != "epoch" and isinstance(value, int | float)
         ]
-        if status.wall_s is not None:
-            metrics.append(Metric("wall_s", float(status.wall_s), now, 0))
-        if status.best_value is not None:
-            metrics.append(Metric("best_validation", float(status.best_value), now, 0))
+        figures = {"wall_s": status.wall_s, "best_validation": status.best_value}
+        figures |= {name: getattr(status, name) for name in RECORDED}
+        metrics += [Metric(k, float(v), now, 0) for k, v in figures.items() if v is not None]
         metrics += [Metric(f"test_{k}", float(v), now, 0) for k, v in (status.test or {}).items()]
+        metrics += [Metric(f"train_{k}", float(v), now, 0) for k, v in (status.train_metrics or {}).items()]
         client.log_batch(run_id, metrics=metrics, params=params)
         client.set_terminated(run_id, status=MLFLOW_STATUS[status.status])
         self.state["trials"][str(number)] = run_id
