@@ -41,7 +41,7 @@ MEASURES = {
     ),
     "train_flops": Measure("training FLOPs", "TFLOPs", tflops, lambda v: f"{tflops(v)} TFLOPs", spans_decades=True),
     "trainable_parameters": Measure(
-        "trainable parameters", "trainable", "{:,.0f}".format, "{:,.0f} trainable parameters".format, True
+        "trainable parameters", "trainable", "{:,.0f}".format, "{:,.0f} trainable parameters".format, spans_decades=True
     ),
     "drift": Measure("drift (1 − top-layer CKA to the pretrained encoder)", "drift", fraction, "drift {:.3f}".format),
     "general_drift": Measure(

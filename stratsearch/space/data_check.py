@@ -30,7 +30,7 @@ RARE_CLASS_WARNING = 0.05  # share of the smallest class in training
 def check_probe(data: DataSpec, report: DataReport, problems: Problems) -> None:
     try:
         texts = read_probe_texts(Path(data.probe), data.text)
-    except (DataError, UnicodeDecodeError) as err:
+    except (DataError, OSError, UnicodeDecodeError) as err:
         problems.add("data.probe", str(err))
         return
     if len(set(texts)) < 2:
