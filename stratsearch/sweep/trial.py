@@ -203,6 +203,7 @@ def probe_measures(result: TrainResult, probe: Probe, data: Dataset) -> dict[str
     from stratsearch.train.drift import measure_drift
 
     model, split = result.model, probe.train.split
+    model.eval()  # the head's dropout too: the fit is the trained model's, as on validation
     outputs: list[Any] = [None] * len(split)
 
     def predicted(idx: np.ndarray, batch: dict, hidden: Any) -> None:
