@@ -112,14 +112,21 @@ def check_data(data: DataSpec, task: Task, problems: Problems) -> None:
         if not Path(path).is_file():
             problems.add(f"data.{split}", f"file not found: {path}")
             continue
-        # The probe is plain text: a .txt file's lines, or the text column of a data file.
-        columns = task.columns(data) if split != "probe" else {} if path.suffix == ".txt" else {"probe": data.text}
+        columns = expected_columns(split, Path(path), data, task)
         header = first_row_columns(Path(path))
         if header is None:
             continue
         for key, column in columns.items():
             if column not in header:
                 problems.add(f"data.{key}", f"column '{column}' not in {path} (it has {sorted(header)})")
+
+
+def expected_columns(split: str, path: Path, data: DataSpec, task: Task) -> dict[str, str]:
+    """The columns a data file must have, by the key that names them. The probe is plain text: a
+    .txt file's lines, or the text column of a data file."""
+    if split != "probe":
+        return task.columns(data)
+    return {} if path.suffix == ".txt" else {"probe": data.text}
 
 
 def first_row_columns(path: Path) -> list[str] | None:
