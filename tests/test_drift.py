@@ -74,7 +74,7 @@ def test_the_training_fit_comes_from_the_drift_pass_and_matches_a_plain_predicti
     prepared = prepare(path)
     probe = make_probe(prepared.model_path, prepared.data)
     _, result = fit(path)
-    measured = probe_measures(result, probe, prepared.data)
+    measured = probe_measures(result, probe, prepared.data, prepared.model_path)
     split, data = probe.train.split, prepared.data
     plain = data.task.score(predict(result.model, split, data, 8, torch.device("cpu")), split.targets, data.label_names)
     assert measured["train_metrics"] == pytest.approx(plain)

@@ -56,6 +56,35 @@ def test_other_tasks_and_lora_match_too(task, make_config, monkeypatch, cache_di
     np.testing.assert_allclose(numbers(cached), numbers(full), rtol=1e-5, atol=1e-6)
 
 
+def test_gradual_unfreezing_trains_from_the_cache_too(make_config, monkeypatch, cache_dir) -> None:
+    # It thaws the layers above freeze_depth one by one; the frozen bottom never changes.
+    prepared = prepare(make_config(n_train=40))
+    space = {"gradual_unfreezing": True, "epochs": 3}
+    full, cached = run(prepared, monkeypatch, "off", **space), run(prepared, monkeypatch, "on", **space)
+    assert any(p.name.endswith("-k2") for p in cache_dir.iterdir())
+    np.testing.assert_allclose(numbers(cached), numbers(full), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("depth", [2, 3])  # 3: every layer frozen, the backbone runs nothing
+def test_the_probe_pass_runs_only_the_layers_above_the_cache(depth, make_config, monkeypatch, cache_dir) -> None:
+    """Drift and the training fit measured from the probe's prefix cache equal the full pass's."""
+    from stratsearch.sweep.trial import probe_measures
+    from stratsearch.train.drift import make_probe
+
+    prepared = prepare(make_config(n_train=48))
+    result = run(prepared, monkeypatch, "off", freeze_depth=depth, optimizer={"adamw": {"lr": 3e-3}})
+    probe = make_probe(prepared.model_path, prepared.data)
+    full = probe_measures(result, probe, prepared.data, prepared.model_path)
+    monkeypatch.setenv("STRATSEARCH_PREFIX_CACHE", "on")
+    cached = probe_measures(result, probe, prepared.data, prepared.model_path)
+    key = prefix_cache.data_key(prepared.model_path, probe.train.split)
+    assert (cache_dir / f"{key}-k{depth}").is_dir()
+    np.testing.assert_allclose(cached["cka"], full["cka"], atol=1e-5)
+    assert cached["cka"][: depth + 1] == pytest.approx([1.0] * (depth + 1))  # the frozen bottom
+    assert (cached["drift"] > 1e-6) == (depth < 3)  # the top layer trained (a little: two tiny epochs)
+    assert cached["train_metrics"] == pytest.approx(full["train_metrics"])
+
+
 def test_caches_are_reused_and_derived_from_a_smaller_depth(make_config, monkeypatch, cache_dir) -> None:
     prepared = prepare(make_config(n_train=40))
     run(prepared, monkeypatch, "on", freeze_depth=1)

@@ -7,6 +7,7 @@ Tune stops (pruned, or out of time) has already written everything it learned.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,7 +166,7 @@ class TrialRunner:
 
         ctx = self.context
         # Measured before saving, which folds LoRA adapters into the weights.
-        probed = {} if ctx.probe is None else probe_measures(result, ctx.probe, ctx.data)
+        probed = {} if ctx.probe is None else probe_measures(result, ctx.probe, ctx.data, ctx.model_path)
         self.measures |= probed
         self.last_report |= {k: v for k, v in probed.items() if k in ctx.secondary}
         if result.test_predictions is not None:
@@ -196,13 +197,18 @@ class TrialRunner:
         )
 
 
-def probe_measures(result: TrainResult, probe: Probe, data: Dataset) -> dict[str, Any]:
+def probe_measures(result: TrainResult, probe: Probe, data: Dataset, model_path: Path) -> dict[str, Any]:
     """What the probe says of a trained model (its best epoch's weights): drift from the pretrained
     encoder on each probe set, and, from the same forward pass, the task's metrics on the probe's
-    training examples (the other half of the train − validation gap)."""
-    from stratsearch.train.drift import measure_drift
+    training examples (the other half of the train − validation gap). The frozen bottom's states
+    come from the frozen-prefix cache, as in training: only the layers above it run."""
+    from functools import partial
+
+    from stratsearch.train.drift import Frozen, measure_drift
+    from stratsearch.train.prefix_cache import prefix_feed
 
     model, split = result.model, probe.train.split
+    device = next(model.parameters()).device
     model.eval()  # the head's dropout too: the fit is the trained model's, as on validation
     outputs: list[Any] = [None] * len(split)
 
@@ -213,11 +219,16 @@ def probe_measures(result: TrainResult, probe: Probe, data: Dataset) -> dict[str
         ):
             outputs[row] = value
 
-    out: dict[str, Any] = {"drift_seconds": 0.0}
-    for name, probe_set in probe.sets().items():
-        measured = measure_drift(model.backbone, probe_set, data.pad_id, predicted if name == "train" else None)
-        prefix = "" if name == "train" else f"{name}_"
-        out |= {f"{prefix}cka": measured.cka, f"{prefix}drift": measured.top}
-        out["drift_seconds"] += measured.seconds
+    out: dict[str, Any] = {}
+    start = time.perf_counter()
+    splits = {name: probe_set.split for name, probe_set in probe.sets().items()}
+    with prefix_feed(model.backbone, splits, data.pad_id, result.frozen_depth, model_path) as feed:
+        for name, probe_set in probe.sets().items():
+            frozen = feed and Frozen(result.frozen_depth, partial(feed, name), device)
+            on_batch = predicted if name == "train" else None
+            measured = measure_drift(model.backbone, probe_set, data.pad_id, on_batch, frozen)
+            prefix = "" if name == "train" else f"{name}_"
+            out |= {f"{prefix}cka": measured.cka, f"{prefix}drift": measured.top}
+    out["drift_seconds"] = time.perf_counter() - start  # computing the probe's prefix cache included
     out["train_metrics"] = data.task.score(data.task.stack(outputs), split.targets, data.label_names)
     return out

@@ -44,25 +44,37 @@ OnBatch = Callable[[np.ndarray, dict[str, torch.Tensor], torch.Tensor], None]
 
 @torch.inference_mode()
 def pooled_states(
-    backbone: nn.Module, split: Split, pad_id: int, on_batch: OnBatch | None = None
+    backbone: nn.Module,
+    split: Split,
+    pad_id: int,
+    on_batch: OnBatch | None = None,
+    feed: Callable[[np.ndarray, int], None] | None = None,
+    device: torch.device | None = None,
 ) -> list[torch.Tensor]:
-    """Mean-pooled states of every example of `split`, in its order, per layer (the embeddings
-    first), on the CPU. Batches are cut from the examples sorted by length, which spares most of
-    the padding. `on_batch` sees each batch's top-layer states (the trial's own outputs need them)."""
-    device = next(backbone.parameters()).device
+    """Mean-pooled states of every example of `split`, in its order, per layer the backbone runs
+    (the embeddings first), on the CPU. Batches are cut from the examples sorted by length, which
+    spares most of the padding. `on_batch` sees each batch's top-layer states (the trial's own
+    outputs need them); `feed` hands each batch to the frozen-prefix cache, whose states then come
+    first (a backbone running from the cache may hold no parameters to find its device by)."""
+    device = device or next(backbone.parameters()).device
     was_training = backbone.training
     backbone.eval()
     layers: list[torch.Tensor] = []
     for idx in sorted_batches(split.lengths, BATCH):
         batch = {k: v.to(device) for k, v in collate(split, idx, pad_id).items()}
         mask = batch["attention_mask"]
+        if feed:
+            feed(idx, mask.shape[1])
         out = backbone(input_ids=batch["input_ids"], attention_mask=mask, output_hidden_states=True)
+        # A backbone running no layer at all (every one frozen and served by the cache) records no
+        # hidden states: its output is the cached states.
+        hidden_states = out.hidden_states or (out.last_hidden_state,)
         if not layers:
-            layers = [torch.zeros(len(split), h.shape[-1]) for h in out.hidden_states]
-        for i, hidden in enumerate(out.hidden_states):
+            layers = [torch.zeros(len(split), h.shape[-1]) for h in hidden_states]
+        for i, hidden in enumerate(hidden_states):
             layers[i][torch.from_numpy(idx)] = mean_pool(hidden.float(), mask).cpu()
         if on_batch:
-            on_batch(idx, batch, out.hidden_states[-1])
+            on_batch(idx, batch, hidden_states[-1])
     backbone.train(was_training)
     return layers
 
@@ -116,7 +128,6 @@ def make_probe(model_path: Path, data: Dataset, general: Path | None = None, tex
 @dataclass(frozen=True)
 class Drift:
     cka: list[float]  # per layer against the pretrained encoder, embeddings first
-    seconds: float  # what measuring it cost
 
     @property
     def top(self) -> float:
@@ -124,15 +135,30 @@ class Drift:
         return 1.0 - self.cka[-1]
 
 
-def measure_drift(backbone: nn.Module, probe: ProbeSet, pad_id: int, on_batch: OnBatch | None = None) -> Drift:
-    """CKA per layer to the pretrained encoder on a probe set; `on_batch` as in pooled_states."""
-    import time
+@dataclass(frozen=True)
+class Frozen:
+    """A trial's frozen bottom, seen by its probe pass: the embeddings and `depth` layers still
+    hold the pretrained weights, so their states are the reference's, and `feed` hands the
+    frozen-prefix cache's states after them to a backbone running only the layers above."""
 
-    start = time.perf_counter()
-    if not any(p.requires_grad for p in backbone.parameters()):  # nothing trained: the pretrained encoder
-        if on_batch:  # the states are still wanted
-            pooled_states(backbone, probe.split, pad_id, on_batch)
-        return Drift([1.0] * len(probe.reference), time.perf_counter() - start)
-    states = pooled_states(backbone, probe.split, pad_id, on_batch)
-    cka = [linear_cka(tuned, before) for tuned, before in zip(states, probe.reference, strict=True)]
-    return Drift(cka, time.perf_counter() - start)
+    depth: int
+    feed: Callable[[np.ndarray, int], None]
+    device: torch.device
+
+
+def measure_drift(
+    backbone: nn.Module,
+    probe: ProbeSet,
+    pad_id: int,
+    on_batch: OnBatch | None = None,
+    frozen: Frozen | None = None,
+) -> Drift:
+    """CKA per layer to the pretrained encoder on a probe set; `on_batch` as in pooled_states."""
+    trained = any(p.requires_grad for p in backbone.parameters())  # else: the pretrained encoder
+    cka = [1.0] * len(probe.reference)
+    if trained or on_batch:
+        depth, feed, device = (frozen.depth, frozen.feed, frozen.device) if frozen else (0, None, None)
+        states = probe.reference[:depth] + pooled_states(backbone, probe.split, pad_id, on_batch, feed, device)
+        if trained:
+            cka = [linear_cka(tuned, before) for tuned, before in zip(states, probe.reference, strict=True)]
+    return Drift(cka)

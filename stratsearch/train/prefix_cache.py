@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from stratsearch.disk_cache import cache_dir, computing
-from stratsearch.train.data import Dataset, Split, collate, sorted_batches
+from stratsearch.train.data import Split, collate, sorted_batches
 from stratsearch.train.model import encoder_layers
 
 Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch
@@ -176,16 +176,15 @@ def states_for(
 
 @contextmanager
 def prefix_feed(
-    backbone: nn.Module, data: Dataset, depth: int, model_path: Path, device: torch.device
+    backbone: nn.Module, splits: dict[str, Split], pad_id: int, depth: int, model_path: Path
 ) -> Iterator[Feed | None]:
-    """Train and validate from cached states after layer `depth` (None: run the full encoder)."""
+    """Within the block the backbone runs these splits from cached states after layer `depth`,
+    fed batch by batch (None: run the full encoder)."""
     if depth == 0 or not enabled():
         yield None
         return
-    splits = {"train": data.train, "validation": data.validation}
-    states = {
-        name: states_for(backbone, model_path, split, data.pad_id, depth, device) for name, split in splits.items()
-    }
+    device = next(backbone.parameters()).device
+    states = {name: states_for(backbone, model_path, split, pad_id, depth, device) for name, split in splits.items()}
     with swapped(backbone, depth) as stand_in:
 
         def feed(name: str, idx: np.ndarray, width: int) -> None:

@@ -65,6 +65,7 @@ class TrainResult:
     trainable_parameters: int
     timings: dict[str, float] = field(default_factory=dict)
     peak_memory_mb: float = 0.0  # cost.py: peak_memory_mb
+    frozen_depth: int = 0  # the bottom layers (and the embeddings) that kept their pretrained weights
 
     @property
     def train_flops(self) -> float:
@@ -199,10 +200,10 @@ def train(
     timings = {"setup": time.perf_counter() - started, "train": 0.0, "evaluate": 0.0}
 
     # Frozen bottom layers held in eval mode compute the same states every epoch: train from a cache
-    # of them (prefix_cache.py). Gradual unfreezing thaws them, so it runs the full encoder.
-    cached_depth = 0 if s.gradual_unfreezing else s.freeze_depth
+    # of them (prefix_cache.py). Gradual unfreezing thaws only what the scope left tunable, above them.
+    splits = {"train": data.train, "validation": data.validation}
     cache_start = time.perf_counter()
-    with prefix_feed(model.backbone, data, cached_depth, model_path, device) as feed:
+    with prefix_feed(model.backbone, splits, data.pad_id, s.freeze_depth, model_path) as feed:
         timings["prefix_cache"] = time.perf_counter() - cache_start
         for epoch in range(s.epochs):
             epoch_start = time.perf_counter()
@@ -211,7 +212,7 @@ def train(
             model.set_train_mode()
             trainable = [p for p in model.parameters() if p.requires_grad]
             costs = model_costs(parts, model.head, model.backbone.config.hidden_size)
-            cached = cached_depth + 1 if feed and epoch > 0 else 0  # embeddings + layers the cache serves
+            cached = s.freeze_depth + 1 if feed and epoch > 0 else 0  # embeddings + layers the cache serves
             epoch_losses: list[float] = []
             for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
                 batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id).items()}
@@ -290,4 +291,5 @@ def train(
         trainable_parameters=tunable_count,
         timings=timings,
         peak_memory_mb=peak_memory_mb(device),
+        frozen_depth=s.freeze_depth,
     )
