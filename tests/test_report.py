@@ -1,6 +1,7 @@
 """The comparison report, built from synthetic run directories whose trials have known values:
 freeze depth is made to matter (each frozen layer costs 5 points, and saves training time and
-drift), dropout narrows the train/validation gap, the rest is noise."""
+drift; the layers above the frozen ones drift evenly up to the top), dropout narrows the
+train/validation gap, the rest is noise."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from optuna.trial import create_trial
 
 from stratsearch.cli import main
 from stratsearch.report.build import leaderboard, report_document
-from stratsearch.report.claims import FULL_VS_PARTIAL, NOT_TESTED, REGULARISATION, claims
+from stratsearch.report.claims import FULL_VS_PARTIAL, NOT_TESTED, REGULARISATION, claims, drift_by_layer
 from stratsearch.report.document import to_html
 from stratsearch.report.findings import findings
 from stratsearch.report.importance import param_importance
@@ -111,7 +112,9 @@ def synthetic_run(root: Path, name: str, trials: int = 20, seed: int = 0, flat: 
         extra = {} if pruned else {"test": {"accuracy": value - 0.01}, "best_value": value}
         if not pruned and not flat:
             gap = (0.12 if dropout == 0 else 0.03) + rng.uniform(-0.01, 0.01)
-            extra |= {"drift": 0.05 * (6 - frozen) + rng.uniform(0, 0.01), "train_metrics": {"accuracy": value + gap}}
+            drift = 0.05 * (6 - frozen) + rng.uniform(0, 0.01) * (frozen < 6)  # nothing trained: no drift
+            cka = [1.0 - drift * max(0, layer - frozen) / max(1, 6 - frozen) for layer in range(7)]
+            extra |= {"drift": drift, "cka": cka, "train_metrics": {"accuracy": value + gap}}
         record.finish("pruned" if pruned else "finished", trainable_parameters=1000 * (7 - frozen), **extra)
     return run_dir
 
@@ -227,6 +230,17 @@ def test_the_article_claims_are_tested_on_the_run(run_dir: Path) -> None:
     dropout = verdicts[REGULARISATION.format(what="more dropout")]
     assert dropout.compared == "dropout ≥ 0.3 vs dropout < 0.3" and dropout.verdict == "supported"
     assert not any("weight penalty" in said or "weight decay" in said for said in verdicts)  # not varied: no row
+
+
+def test_drift_by_layer_is_averaged_per_freeze_depth_and_drawn(run_dir: Path) -> None:
+    view = load_run(run_dir)
+    curves = drift_by_layer(view)
+    assert list(curves) == ["training texts"]  # the synthetic run has no general-text probe
+    for k, drift in curves["training texts"].items():
+        finished = [t for t in view.scored() if t.config["freeze_depth"] == k and t.measured.drift is not None]
+        assert drift[: k + 1] == pytest.approx([0.0] * (k + 1))  # the frozen layers and the embeddings
+        assert drift[-1] == pytest.approx(sum(t.measured.drift for t in finished) / len(finished))
+    assert 'alt="drift by layer, per freeze depth"' in to_html(report_document(view))
 
 
 def test_claims_a_run_did_not_vary_are_not_tested(tmp_path: Path) -> None:

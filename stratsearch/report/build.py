@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from stratsearch.report.claims import by_freeze_depth, claims, claims_intro
+from stratsearch.report.claims import by_freeze_depth, claims, claims_intro, drift_by_layer
 from stratsearch.report.confirmation import confirmation_blocks, verdict
 from stratsearch.report.describe import describe
 from stratsearch.report.document import Bullets, Columns, Document, Figure, Paragraph, Section, Table, write
@@ -15,6 +15,7 @@ from stratsearch.report.plots import (
     dimension_plot,
     fronts_plot,
     importance_plot,
+    layer_drift_plot,
     learning_curves_plot,
     search_progress_plot,
 )
@@ -232,6 +233,14 @@ def claims_blocks(view: RunView) -> list:
             Paragraph("The same trials by freeze depth (means; BitFit, LoRA and gradual unfreezing left out):"),
             Table(header, by_depth, numeric=set(range(len(header)))),
         ]
+    if curves := drift_by_layer(view):
+        words = (
+            "Where the encoder moved: each layer's drift (1 − its linear CKA to the pretrained encoder's same"
+            " layer), averaged per freeze depth over the finished trials above. Frozen layers keep drift 0 by"
+            " construction; the curve above them shows how far each trained layer moved."
+        )
+        figure = Figure("layer-drift", layer_drift_plot(curves), "drift by layer, per freeze depth")
+        blocks += [Paragraph(words), figure]
     return blocks
 
 

@@ -152,6 +152,22 @@ def by_freeze_depth(view: RunView) -> tuple[list[str], list[list[str]]]:
     return ["freeze depth", "trials", *columns], table
 
 
+def drift_by_layer(view: RunView) -> dict[str, dict[int, list[float]]]:
+    """Per probe set and freeze depth, each layer's mean drift (1 − CKA, the embeddings first) over
+    the trials the claims compare that recorded it: where the encoder moved."""
+    probes: dict[str, Callable[[TrialView], tuple[float, ...] | None]] = {
+        "training texts": lambda t: t.measured.cka,
+        "general-text probe": lambda t: t.measured.general_cka,
+    }
+    out = {}
+    for probe, cka in probes.items():
+        measured = [(depth(t), c) for t in whole_layers(view) if (c := cka(t))]
+        by_depth = {k: [c for d, c in measured if d == k] for k in sorted({d for d, _ in measured})}
+        if by_depth:
+            out[probe] = {k: list(1.0 - np.mean(group, axis=0)) for k, group in by_depth.items()}
+    return out
+
+
 def per_epoch(t: TrialView) -> float | None:
     seconds = t.measured.train_seconds
     return None if seconds is None or not t.epochs_run else seconds / t.epochs_run

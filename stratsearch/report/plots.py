@@ -159,6 +159,20 @@ def confirmation_plot(metric: str, confirmation: Confirmation) -> bytes:
     return png(fig)
 
 
+def layer_drift_plot(curves: dict[str, dict[int, list[float]]]) -> bytes:
+    """One panel per probe set: each layer's drift, a line per freeze depth."""
+    fig, axes = figure(width=4.6, height=3.4, ncols=len(curves))
+    for ax, (probe, by_depth) in zip(axes[0], curves.items(), strict=True):
+        for k, drift in by_depth.items():
+            ax.plot(range(len(drift)), drift, marker="o", markersize=3, linewidth=1.2, label=f"freeze {k}")
+        ax.set_xlabel("layer (0: the embeddings)", fontsize=8)
+        ax.set_ylabel("drift (1 − CKA)")
+        ax.set_title(probe, fontsize=9)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=7, loc="upper left")
+    return png(fig)
+
+
 def fronts_plot(view: RunView, fronts: list[Front]) -> bytes:
     """One panel per measure: every trial, and its Pareto front as a red step line with trial numbers."""
     fig, axes = figure(width=4.6, height=3.4, ncols=len(fronts))

@@ -27,6 +27,8 @@ class Measured:
     drift: float | None = None
     general_drift: float | None = None
     train_value: float | None = None  # the objective on the probe's training examples
+    cka: tuple[float, ...] | None = None  # per layer to the pretrained encoder, the embeddings first
+    general_cka: tuple[float, ...] | None = None  # the same on the general-text probe
 
     def get(self, name: str) -> float | None:
         return getattr(self, name, None)
@@ -206,6 +208,8 @@ def load_run(path: Path) -> RunView:
                     status.drift,
                     status.general_drift,
                     (status.train_metrics or {}).get(info.metric),
+                    tuple(status.cka) if status.cka else None,
+                    tuple(status.general_cka) if status.general_cka else None,
                 ),
             )
         )
