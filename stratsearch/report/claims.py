@@ -3,8 +3,10 @@ about full vs partial fine-tuning and about regularisation, tested on the run's 
 
 Each claim compares two groups of trials with the findings' rules (findings.py): Welch's t-test,
 p < 0.05 after Bonferroni for the splits tried, "within noise" otherwise, and "not tested in this
-run" where the run did not vary what the claim is about. An ordered dimension is split where the
-findings split it, at the threshold with the largest gap (two trials a side at least).
+run" where the run did not vary what the claim is about. A claim compares the least of an ordered
+dimension (no freezing: full fine-tuning; the least dropout) against the trials at or above a
+threshold, chosen as the findings choose theirs: the one with the largest objective gap (two
+trials a side at least); the trials in between are left out.
 """
 
 from __future__ import annotations
@@ -47,18 +49,17 @@ def objective_gap(a: list[TrialView], b: list[TrialView]) -> float:
     return abs(np.mean([t.value for t in a]) - np.mean([t.value for t in b]))
 
 
-def threshold_split(rows: list[TrialView], key: Callable[[TrialView], float], name: str) -> Split | None:
-    """Trials with `key` ≥ t against those below t, at the t with the largest objective gap (as
-    the findings split); None when `key` takes one value only."""
+def against_least(rows: list[TrialView], key: Callable[[TrialView], float], name: str) -> Split | None:
+    """Trials with `key` ≥ t against those at its least value, at the t with the largest objective
+    gap (as the findings split); None when `key` takes one value only."""
     values = sorted({key(t) for t in rows})
     if len(values) < 2:
         return None
-    candidates = [([r for r in rows if key(r) >= t], [r for r in rows if key(r) < t], t) for t in values[1:]]
-    testable = [c for c in candidates if len(c[0]) >= 2 and len(c[1]) >= 2] or candidates[:1]
-    a, b, t = max(testable, key=lambda c: objective_gap(c[0], c[1]))
-    lowest = values[0]
-    label_b = f"{name} {shown(lowest)}" if all(key(r) == lowest for r in b) else f"{name} < {shown(t)}"
-    return Split(f"{name} ≥ {shown(t)}", a, label_b, b, tries=len(testable))
+    least = [r for r in rows if key(r) == values[0]]
+    candidates = [([r for r in rows if key(r) >= t], t) for t in values[1:]]
+    testable = [c for c in candidates if len(c[0]) >= 2 and len(least) >= 2] or candidates[:1]
+    a, t = max(testable, key=lambda c: objective_gap(c[0], least))
+    return Split(f"{name} ≥ {shown(t)}", a, f"{name} {shown(values[0])}", least, tries=len(testable))
 
 
 def judged(contrast: Contrast, claimed_sign: int) -> str:
@@ -80,6 +81,26 @@ def check_claim(said: str, split: Split, figure: Figure, claimed_sign: int, show
         )
     contrast = Contrast(np.array([v for _, v in a]), np.array([v for _, v in b]), split.tries)
     return Claim(said, compared, contrast.stats(shown_as), judged(contrast, claimed_sign))
+
+
+def least_claim(
+    said: str,
+    rows: list[TrialView],
+    key: Callable[[TrialView], float],
+    name: str,
+    figure: Figure,
+    claimed_sign: int,
+    shown_as: Callable[[float], str],
+    least_first: bool = False,
+) -> Claim:
+    """A claim about `figure` on the trials that measured it (drift and the gap: finished ones),
+    the threshold chosen among them; `least_first` for a claim the least value speaks for."""
+    split = against_least([t for t in rows if figure(t) is not None], key, name)
+    if split is None or key(split.b[0]) != min(map(key, rows)):
+        split = against_least(rows, key, name)  # the run's split, which check_claim finds unmeasured
+    if least_first:
+        split = Split(split.label_b, split.b, split.label_a, split.a, split.tries)
+    return check_claim(said, split, figure, claimed_sign, shown_as)
 
 
 def untested(said: str, why: str) -> Claim:
@@ -110,22 +131,28 @@ def depth(t: TrialView) -> int:
 
 
 def freeze_claims(view: RunView) -> list[Claim]:
-    split = threshold_split(whole_layers(view), depth, "freeze")
-    if split is None or min(depth(t) for t in split.b) != 0:
-        why = "freeze depth was not varied" if split is None else "no trial fine-tuned the whole encoder"
+    rows = whole_layers(view)
+    depths = {depth(t) for t in rows}
+    if len(depths) < 2 or 0 not in depths:
+        why = "freeze depth was not varied" if len(depths) < 2 else "no trial fine-tuned the whole encoder"
         return [untested(said, why) for said in FULL_VS_PARTIAL]
-    metric = view.metric
+
+    def partial(said: str, figure: Figure, shown_as: Callable[[float], str]) -> Claim:
+        return least_claim(said, rows, depth, "freeze", figure, -1, shown_as)
+
+    drift = "drift {:.3f}".format
     claims = [
-        check_claim(FULL_VS_PARTIAL[0], split, per_epoch, -1, lambda v: f"{v:.3g} s/epoch"),
-        check_claim(FULL_VS_PARTIAL[1], split, lambda t: t.measured.drift, -1, lambda v: f"drift {v:.3f}"),
+        partial(FULL_VS_PARTIAL[0], per_epoch, lambda v: f"{v:.3g} s/epoch"),
+        partial(FULL_VS_PARTIAL[1], lambda t: t.measured.drift, drift),
     ]
-    if any(t.measured.general_drift is not None for t in split.a + split.b):
+    if any(t.measured.general_drift is not None for t in rows):
         said = FULL_VS_PARTIAL[1].replace("encoder)", "encoder on the general-text probe)")
-        claims.append(check_claim(said, split, lambda t: t.measured.general_drift, -1, lambda v: f"drift {v:.3f}"))
-    full_first = Split(split.label_b, split.b, split.label_a, split.a, split.tries)
-    sign = 1 if view.objective.mode == "max" else -1
-    claims.append(check_claim(FULL_VS_PARTIAL[2], full_first, lambda t: t.value, sign, lambda v: f"{metric} {v:.4f}"))
-    return claims
+        claims.append(partial(said, lambda t: t.measured.general_drift, drift))
+    sign, metric = (1 if view.objective.mode == "max" else -1), view.metric
+    score = least_claim(
+        FULL_VS_PARTIAL[2], rows, depth, "freeze", lambda t: t.value, sign, lambda v: f"{metric} {v:.4f}", True
+    )
+    return [*claims, score]
 
 
 def by_freeze_depth(view: RunView) -> tuple[list[str], list[list[str]]]:
@@ -198,9 +225,10 @@ def regularisation_claims(view: RunView) -> list[Claim]:
     }
     for name, key in ordered.items():
         with_value = [t for t in rows if key(t) is not None]
-        split = threshold_split(with_value, lambda t, key=key: float(key(t)), name)
-        if split is not None:
-            claims.append(check_claim(REGULARISATION.format(what=f"more {name}"), split, gap, -1, gap_shown(unit)))
+        if len({key(t) for t in with_value}) > 1:
+            said = REGULARISATION.format(what=f"more {name}")
+            value = lambda t, key=key: float(key(t))  # noqa: E731
+            claims.append(least_claim(said, with_value, value, name, gap, -1, gap_shown(unit)))
     penalised = [t for t in rows if branch(t.config, "penalty")[0] not in ("none", "")]
     plain = [t for t in rows if branch(t.config, "penalty")[0] in ("none", "")]
     if penalised and plain:
@@ -233,7 +261,10 @@ def claims(view: RunView) -> list[Claim]:
 def claims_intro(view: RunView) -> str:
     return (
         f"Each claim is tested on this run's {trials(len(view.scored()))} with the findings' rules: Welch's"
-        " t-test, p < 0.05 after Bonferroni for the splits tried, one seed per configuration. Cost is training"
+        " t-test, p < 0.05 after Bonferroni for the thresholds tried, one seed per configuration. A claim"
+        " compares the least value of a dimension (freeze 0: full fine-tuning; the least dropout) with the"
+        " trials at or above a threshold, chosen where the objective differs most (two trials a side at"
+        " least) among the trials that measured what the claim compares. Cost is training"
         " seconds per epoch; drift is 1 − the linear CKA of the top layer to the pretrained encoder on the"
         f" probe texts; the gap is the objective on the probe's training examples (up to {PROBE_SIZE}) minus on"
         " validation, at the best epoch (drift and the gap: finished trials only)."
