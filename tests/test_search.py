@@ -3,6 +3,7 @@ space it is given, and an unknown name is refused instead of falling through to 
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import optuna
@@ -54,6 +55,8 @@ def test_every_sampler_builds_its_own_optuna_sampler(name: str, tiny_model_dir: 
     assert set(SAMPLERS.names()) == {*SAMPLER_CLASSES, "auto"}, "a new sampler needs a class here"
     sampler = SAMPLERS[name].build(spec_for(Search(sampler=name, seed=3), FINITE, tiny_model_dir))
     assert type(sampler) is SAMPLER_CLASSES[name]
+    # Ray Tune pickles the search with its Tuner (Optuna 5.1's NSGA-II holds a lock: made picklable).
+    assert type(pickle.loads(pickle.dumps(sampler))) is SAMPLER_CLASSES[name]
 
 
 def test_auto_sampler_anchors_a_wide_space_and_leaves_a_narrow_one_to_tpe(tiny_model_dir: Path) -> None:

@@ -8,6 +8,7 @@ by `build` only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -101,9 +102,34 @@ SAMPLERS.add(
         needs_grid,
     )
 )
-SAMPLERS.add(
-    Sampler("nsga2", lambda spec: optuna_samplers().NSGAIISampler(seed=spec.search.seed), needs_several_objectives)
-)
+
+
+class PicklableLock:
+    """A threading lock that pickles, as a new unlocked one (as Optuna's journal storage does with
+    its own). Ray Tune pickles the search, sampler included, when it builds its Tuner, and Optuna 5.1's
+    genetic samplers (NSGA-II) hold a plain lock, which does not pickle."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> bool:
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.__exit__(*exc)
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        return PicklableLock, ()
+
+
+def nsga2(spec: SpaceSpec) -> Any:
+    sampler = optuna_samplers().NSGAIISampler(seed=spec.search.seed)
+    if hasattr(sampler, "_thread_lock"):  # Optuna >= 5.1
+        sampler._thread_lock = PicklableLock()
+    return sampler
+
+
+SAMPLERS.add(Sampler("nsga2", nsga2, needs_several_objectives))
 
 
 def asha(search: Search, mode: str, max_epochs: int) -> Any:
