@@ -3,6 +3,7 @@ through a sweep, a Ray worker alone (the OOM killer, a preemption), and a trial 
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 from pathlib import Path
@@ -15,7 +16,8 @@ from tests.chaos.conftest import add_row, assert_kept, assert_whole, chaos_space
 
 pytestmark = pytest.mark.chaos
 
-KILLS = 10  # fired faults wanted
+# Fired faults wanted: 6 keeps CI lean on a slow machine; bench/chaos.py asks for 10.
+KILLS = int(os.environ.get("STRATSEARCH_CHAOS_KILLS", "6"))
 TRIALS = 4
 CONFIRM = {"top_k": 1, "seeds": 1}  # the confirmation phase too: its rounds, its seed runs
 
@@ -58,7 +60,7 @@ def test_sigkill_of_the_driver_at_seeded_points_loses_and_repeats_nothing(
         assert out.rc == 0, out.stderr
         assert_kept(before, run_dir)
         assert_whole(run_dir, TRIALS, tmp_path / "reports")
-    assert len(set(fired)) >= 5, f"the kills landed at too few places: {fired}"
+    assert len(set(fired)) >= min(5, KILLS), f"the kills landed at too few places: {fired}"
     add_row(
         chaos_figures,
         "SIGKILL of the driver, Ray and every trial (the whole session)",
