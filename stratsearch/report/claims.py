@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -209,8 +210,17 @@ def points(v: float) -> str:
 REGULARISATION = "§3.3 Regularisation prevents over-fitting: a smaller train − validation gap with {what}"
 
 
+def as_float(value: Any) -> float | None:
+    """A number as a float (0 and 0.0 alike in a label), None as None."""
+    return None if value is None else float(value)
+
+
+def dropout(t: TrialView) -> float | None:
+    return as_float(t.config.get("dropout"))
+
+
 def weight_decay(t: TrialView) -> float | None:
-    return branch(t.config, "optimizer")[1].get("weight_decay")
+    return as_float(branch(t.config, "optimizer")[1].get("weight_decay"))
 
 
 def regularisation_claims(view: RunView) -> list[Claim]:
@@ -219,16 +229,11 @@ def regularisation_claims(view: RunView) -> list[Claim]:
     gap = train_gap(view)
     unit = points if view.metric in UNIT_METRICS else lambda v: f"{v:.4f}"
     claims = []
-    ordered: dict[str, Callable[[TrialView], float | None]] = {
-        "dropout": lambda t: t.config.get("dropout"),
-        "weight decay": weight_decay,
-    }
-    for name, key in ordered.items():
+    for name, key in {"dropout": dropout, "weight decay": weight_decay}.items():
         with_value = [t for t in rows if key(t) is not None]
         if len({key(t) for t in with_value}) > 1:
             said = REGULARISATION.format(what=f"more {name}")
-            value = lambda t, key=key: float(key(t))  # noqa: E731
-            claims.append(least_claim(said, with_value, value, name, gap, -1, gap_shown(unit)))
+            claims.append(least_claim(said, with_value, key, name, gap, -1, gap_shown(unit)))
     penalised = [t for t in rows if branch(t.config, "penalty")[0] not in ("none", "")]
     plain = [t for t in rows if branch(t.config, "penalty")[0] in ("none", "")]
     if penalised and plain:

@@ -224,7 +224,7 @@ def probe_measures(result: TrainResult, probe: Probe, data: Dataset, model_path:
     splits = {name: probe_set.split for name, probe_set in probe.sets().items()}
     with prefix_feed(model.backbone, splits, data.pad_id, result.frozen_depth, model_path) as feed:
         for name, probe_set in probe.sets().items():
-            frozen = feed and Frozen(result.frozen_depth, partial(feed, name), device)
+            frozen = Frozen(result.frozen_depth, partial(feed, name), device) if feed else None
             on_batch = predicted if name == "train" else None
             measured = measure_drift(model.backbone, probe_set, data.pad_id, on_batch, frozen)
             prefix = "" if name == "train" else f"{name}_"
