@@ -150,7 +150,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from stratsearch.confirm.plan import confirm_path
     from stratsearch.rundir import read_json
     from stratsearch.space.load import Confirm, load_space
     from stratsearch.sweep.driver import run_sweep
@@ -164,7 +163,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     spec = load_space(space)
     if spec.name != run_dir.path.name:
         raise StratsearchError(f"--space {space}: its name '{spec.name}' is not this run's ('{run_dir.path.name}')")
-    recorded = read_json(confirm_path(run_dir))  # what an earlier confirmation of this run asked for
+    recorded = read_json(run_dir.confirm_json)  # what an earlier confirmation of this run asked for
     confirm = Confirm(
         top_k=args.top_k or recorded.get("top_k") or spec.confirm.top_k,
         seeds=args.seeds or recorded.get("seeds") or spec.confirm.seeds or Confirm().seeds,
@@ -212,6 +211,9 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
         if not any(s.scored for _, s in statuses):  # never report success when nothing worked
             console.print("no trial produced a result: the reasons are in the report (Failed trials)", markup=False)
             return 1
+    if run_dir.ranked(spec.objective) and not run_dir.has_ensemble():  # its error was said as it failed
+        console.print(f"the ensemble was not built: retry with `stratsearch ensemble {run_dir}`", markup=False)
+        return 1
     return 0
 
 

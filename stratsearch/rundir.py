@@ -11,7 +11,7 @@
     runs/NAME/trials/0007/status.json    running | finished | pruned | stopped | failed | interrupted
     runs/NAME/trials/0007/predictions/   best epoch's validation (and, when it finished, test) predictions
     runs/NAME/ensemble/                  the ensemble of the top-k trials
-    runs/NAME/confirm.json               the confirmation over seeds (confirm/plan.py reads and writes it)
+    runs/NAME/confirm.json               the confirmation over seeds: its candidates and seeds (confirm/plan.py)
 
 Trial folders are the source of truth. Every write is atomic (`files.py`: a temporary file,
 fsync, rename), so a crash never leaves a half-written record; a record that is unreadable all
@@ -21,14 +21,17 @@ the same (a disk fault, a hand edit) reads as missing, and the sweep runs that t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
 import os
 import platform
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 FINAL = ("finished", "pruned", "stopped", "failed")  # a trial that ended, one way or another
 SCORED = ("finished", "pruned", "stopped")  # ended with a validation value
 LINEAGE = ("confirms", "round")  # a confirmation run: the trial it trains again, and which seed round
+ATTEMPTS = 2  # a confirmation's seed run that fails is retried once; failing again, its strategy is unconfirmed
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -233,6 +237,13 @@ class RunInfo:
 class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
+        # What the folders said when last read: a sweep asks for the ranking every second (the
+        # reserve) and at every trial's end (the top k), so each file is read again only once it
+        # changed. Every write is an atomic rename, so a changed file has a new inode.
+        self.cache: dict[int, tuple[TrialRecord, tuple[int, int, int] | None, TrialStatus]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "cache": {}}  # Ray ships the run directory to its workers, not what it read
 
     def __str__(self) -> str:
         return str(self.path)
@@ -272,36 +283,46 @@ class RunDir:
     def trials(self) -> list[TrialRecord]:
         """Every trial that started, by number (an interrupted one is still listed); a folder
         whose config.json cannot be read is not a trial."""
-        folders = sorted(f for f in self.trials_dir.glob("[0-9]*") if f.name.isdigit())
-        records = [TrialRecord(self.path, int(f.name)) for f in folders]
-        return [record for record in records if record.config().get("config") is not None]
+        return [record for record, _ in self.statuses()]
 
     def statuses(self) -> list[tuple[TrialRecord, TrialStatus]]:
-        return [(record, record.status()) for record in self.trials()]
+        out = []
+        for folder in sorted(f for f in self.trials_dir.glob("[0-9]*") if f.name.isdigit()):
+            number = int(folder.name)
+            record, stamp, status = self.cache.get(number) or (TrialRecord(self.path, number), None, TrialStatus())
+            if record.config().get("config") is None:
+                continue
+            now = file_stamp(record.folder / "status.json")
+            if now is None or now != stamp:
+                status = record.status()
+                self.cache[number] = (record, now, status)
+            out.append((record, status))
+        return out
 
     def ranked(self, objective: Objective, include_pruned: bool = False) -> list[TrialRecord]:
         """Trials with a validation value, best first: finished ones (and with `include_pruned`, the
         pruned and stopped ones at the best value they reached; a finished trial goes ahead of a
         pruned one with the same value). Ties: lower trial number first.
 
-        After a confirmation over seeds, a confirmed strategy is judged by its mean: the trials of
-        each confirmed candidate (its search run and its seed runs) come first, the candidate with
-        the best mean first and its own runs best first, then every other trial by its value."""
-        kept = [(record, s) for record, s in self.statuses() if s.scored and (include_pruned or s.status == "finished")]
-        source = {record.number: record.source() for record, _ in kept}
-        confirmed = {s for number, s in source.items() if s != number}
-        values: dict[int, list[float]] = {}
-        for record, s in kept:
-            if source[record.number] in confirmed and s.status == "finished":
-                values.setdefault(source[record.number], []).append(s.best_value)
+        After a confirmation over seeds, a confirmed strategy is judged by its fresh seeds alone
+        (`Objective.strategy_key`): the trials of each confirmed strategy (its search run and its seed
+        runs) come first, the best strategy first and its own runs best first, then every other trial
+        by its value. This is the one decision: the verdict, `predict --best`, `export` and the
+        ensemble all read it."""
+        statuses = self.statuses()
+        kept = [(record, s) for record, s in statuses if s.scored and (include_pruned or s.status == "finished")]
+        searched = {record.number: s.best_value for record, s in statuses if s.scored}
+        groups = {source: g for source, g in seed_groups(statuses).items() if g.confirmed}
+        order = {
+            source: objective.strategy_key(list(g.fresh.values()), searched.get(source), source)
+            for source, g in groups.items()
+        }
 
         def key(pair: tuple[TrialRecord, TrialStatus]) -> tuple:
             record, s = pair
             own = (objective.sort_key(s.best_value), s.status != "finished", record.number)
-            group = values.get(source[record.number])
-            if group:
-                return (0, objective.sort_key(sum(group) / len(group)), source[record.number], *own)
-            return (1, *own)
+            source = record.source()
+            return (0, *order[source], *own) if source in order else (1, *own)
 
         return [record for record, _ in sorted(kept, key=key)]
 
@@ -379,14 +400,40 @@ class RunDir:
     def has_ensemble(self) -> bool:
         return self.ensemble_json.is_file()
 
+    @property
+    def confirm_json(self) -> Path:
+        return self.path / "confirm.json"
+
     # time spent
     def elapsed(self) -> float:
         """Seconds the sweep has run so far, over every resume."""
         value = read_json(self.path / "sweep.json").get("elapsed_s")
         return float(value) if isinstance(value, int | float) else 0.0
 
-    def add_elapsed(self, seconds: float) -> None:
-        write_json(self.path / "sweep.json", {"elapsed_s": self.elapsed() + seconds})
+    @contextmanager
+    def clock(self, every: float = 5.0) -> Iterator[float]:
+        """Count the time spent inside as the run goes: recorded every `every` seconds and at the end,
+        so a SIGKILL loses at most that much of the time budget (a resumed run does not get it
+        again). Yields the time it started."""
+        before, started = self.elapsed(), time.time()
+        stop = threading.Event()
+
+        def record() -> None:
+            write_json(self.path / "sweep.json", {"elapsed_s": before + time.time() - started})
+
+        def tick() -> None:
+            while not stop.wait(every):
+                with contextlib.suppress(OSError):  # a full disk: the sweep's own writes meet it and say so
+                    record()
+
+        thread = threading.Thread(target=tick, name="stratsearch-clock", daemon=True)
+        thread.start()
+        try:
+            yield started
+        finally:
+            stop.set()
+            thread.join()
+            record()
 
     # a full disk
     def disk_full(self, why: str) -> StratsearchError:
@@ -487,3 +534,45 @@ def flatten(prefix: str, value: object, out: dict) -> None:
             flatten(f"{prefix}.{key}" if prefix else str(key), sub, out)
     else:
         out[prefix] = value
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def unconfirmable(failed: Mapping[int, int], finished: Iterable[int]) -> bool:
+    """Whether a strategy's seed runs failed `ATTEMPTS` times at some round that none finished: a
+    strategy that crashes on a seed is not one to recommend, whatever its other seeds scored."""
+    done = set(finished)
+    return any(n >= ATTEMPTS and r not in done for r, n in failed.items())
+
+
+@dataclass
+class SeedGroup:
+    """A confirmed strategy's fresh seed runs, as its folders say."""
+
+    fresh: dict[int, float] = field(default_factory=dict)  # round → the validation value of its finished run
+    failed: Counter = field(default_factory=Counter)  # round → its failed runs
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.fresh) and not unconfirmable(self.failed, self.fresh)
+
+
+def seed_groups(statuses: list[tuple[TrialRecord, TrialStatus]]) -> dict[int, SeedGroup]:
+    """Search trial → its confirmation's seed runs (for the trials a confirmation trained again)."""
+    groups: dict[int, SeedGroup] = {}
+    for record, status in statuses:
+        source, round_ = record.config().get("confirms"), record.config().get("round")
+        if source is None or round_ is None:
+            continue
+        group = groups.setdefault(int(source), SeedGroup())
+        if status.status == "finished" and status.best_value is not None:
+            group.fresh[int(round_)] = status.best_value
+        elif status.status == "failed":
+            group.failed[int(round_)] += 1
+    return groups

@@ -4,9 +4,11 @@ Optuna in SQLite, a tiny random BERT) that confirm, resume after SIGKILL and ext
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,15 +19,16 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from rich.console import Console
 
-from stratsearch.cli import main
+from stratsearch.cli import main, summarize_run
 from stratsearch.confirm.plan import CONFIRMATION, load_confirmation, pick_candidates, plan_confirmation
-from stratsearch.confirm.stats import holm, interval, one_sided_worse, paired, race
+from stratsearch.confirm.stats import interval, one_sided_worse, paired, race
 from stratsearch.ensemble.methods import pool_records, roles
 from stratsearch.objective import Objective
-from stratsearch.rundir import RunDir
-from stratsearch.space.load import Confirm
-from stratsearch.sweep.confirm import Reserve, reserve_seconds
+from stratsearch.rundir import RunDir, TrialRecord
+from stratsearch.space.load import Confirm, load_space
+from stratsearch.sweep.confirm import Reserve, fit_to_time, reserve_seconds
 from tests.conftest import run_args, sweep_space
 
 pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
@@ -56,37 +59,59 @@ def test_paired_t_test_matches_the_closed_form_for_two_degrees_of_freedom() -> N
     assert one_sided_worse([0.30, 0.31], [0.20, 0.22], higher_is_better=False) < 0.5  # lower is better
 
 
-def test_holm_adjustment_by_hand() -> None:
-    # sorted: 0.01 × 3 = 0.03; 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to the running 0.06
-    assert holm({1: 0.01, 2: 0.04, 3: 0.03}) == pytest.approx({1: 0.03, 3: 0.06, 2: 0.06})
-
-
 def test_racing_drops_a_clearly_worse_candidate_and_keeps_two_equal_ones() -> None:
     runs = {
-        0: {0: 0.80, 1: 0.81, 2: 0.79},
-        1: {0: 0.70, 1: 0.72, 2: 0.69},  # ten points behind on every seed
-        2: {0: 0.80, 1: 0.80, 2: 0.80},  # the leader's equal
+        0: {1: 0.80, 2: 0.81, 3: 0.79},
+        1: {1: 0.70, 2: 0.72, 3: 0.69},  # ten points behind on every seed
+        2: {1: 0.80, 2: 0.80, 3: 0.80},  # the leader's equal
     }
     leader, drops = race(runs, higher_is_better=True, protected=set())
     assert leader == 0
     assert [d.candidate for d in drops] == [1]
+    # one-sided p of t = 0.0966667 / (0.0152753 / √3) with 2 df, times 3 × 2 ordered pairs
     assert drops[0].pairs == 3 and drops[0].gap == pytest.approx(0.0966667, abs=1e-6)
+    assert drops[0].p == pytest.approx(6 * one_sided_worse([0.70, 0.72, 0.69], [0.80, 0.81, 0.79], True))
     # the baseline is the reference every candidate is compared with: never dropped
     assert race(runs, higher_is_better=True, protected={1})[1] == []
     # two paired seeds are too few to drop anyone, however far behind
-    assert race({c: {r: v for r, v in s.items() if r < 2} for c, s in runs.items()}, True, set())[1] == []
+    assert race({c: {r: v for r, v in s.items() if r < 3} for c, s in runs.items()}, True, set())[1] == []
+    # each further look racing takes divides α again
+    assert race(runs, True, set(), looks=10**6)[1] == []
+
+
+def test_racing_never_drops_on_a_gap_that_does_not_vary() -> None:
+    # Accuracy on a small validation set moves in steps of 1/N: the same one-step gap on three
+    # seeds has no spread, and a t-test would give p = 0 (the old rule dropped the candidate).
+    # The exact sign-flip test gives 2⁻³ = 0.125 before any correction.
+    runs = {0: {1: 0.80, 2: 0.82, 3: 0.78}, 1: {1: 0.79, 2: 0.81, 3: 0.77}}
+    assert one_sided_worse([0.79, 0.81, 0.77], [0.80, 0.82, 0.78], higher_is_better=True) == pytest.approx(0.125)
+    assert race(runs, higher_is_better=True, protected=set())[1] == []
 
 
 # --- the plan and the ranking, on real run directories --------------------------------------------
 
 
-def trial(run_dir: RunDir, number: int, value: float, config: dict, **start: object) -> None:
-    """A finished trial folder as the sweep writes it (real files, no training)."""
+def trial(run_dir: RunDir, number: int, value: float | None, config: dict, **start: object) -> None:
+    """A trial folder as the sweep writes it (real files, no training): finished with `value`, or
+    failed when it is None."""
     record = run_dir.trial(number)
     lineage = {k: start.pop(k) for k in ("confirms", "round") if k in start}
     record.start(config, {}, start.get("baseline"), str(start.get("origin", "sampler")), **lineage)
+    if value is None:
+        record.finish("failed", reason="RuntimeError: boom")
+        return
     record.epoch({"epoch": 1, "accuracy": value}, value, 1, [value])
     record.finish("finished", best_value=value, test={"accuracy": value - 0.01})
+
+
+def seed_runs(run_dir: RunDir, first: int, seeds: dict[int, list[float | None]], rounds: range) -> int:
+    """Seed runs of each source, round by round, numbered from `first`; returns the next number."""
+    number = first
+    for r in rounds:
+        for source, values in seeds.items():
+            trial(run_dir, number, values[r - 1], {"seed": r}, origin=CONFIRMATION, confirms=source, round=r)
+            number += 1
+    return number
 
 
 def test_candidates_are_the_best_distinct_strategies_and_the_baseline(tmp_path: Path) -> None:
@@ -105,56 +130,164 @@ def test_candidates_are_the_best_distinct_strategies_and_the_baseline(tmp_path: 
     assert pick_candidates(run_dir, ACCURACY, 3, [1, 3, 0]) == [1, 3, 0, 4]
 
 
-def test_racing_replayed_from_the_folders_and_the_winner_by_its_mean(tmp_path: Path) -> None:
+def test_racing_replayed_from_the_folders_on_fresh_seeds(tmp_path: Path) -> None:
     run_dir = RunDir(tmp_path / "run")
     trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
-    trial(run_dir, 1, 0.85, {"seed": 0, "lr": 2})  # the lucky search run
+    trial(run_dir, 1, 0.85, {"seed": 0, "lr": 2})
     trial(run_dir, 2, 0.80, {"seed": 0, "lr": 3})
     trial(run_dir, 3, 0.60, {"seed": 0, "lr": 4})
-    plan_confirmation(run_dir, ACCURACY, 3, 3)
-    seeds = {1: [0.76, 0.77], 2: [0.80, 0.81], 3: [0.50, 0.52], 0: [0.71, 0.70]}
-    number = 4
-    for r in (1, 2):
-        for source, values in seeds.items():
-            trial(run_dir, number, values[r - 1], {"seed": r}, origin=CONFIRMATION, confirms=source, round=r)
-            number += 1
-    for number in (3, 6, 10):  # trial 3's search run and its two seed runs took 30 s each
+    plan_confirmation(run_dir, ACCURACY, 3, 4)
+    seeds = {1: [0.76, 0.77, 0.78], 2: [0.80, 0.81, 0.79], 3: [0.50, 0.52, 0.49], 0: [0.71, 0.70, 0.72]}
+    seed_runs(run_dir, 4, seeds, range(1, 4))
+    for number in (3, 6, 10, 14):  # trial 3's search run and its three seed runs took 30 s each
         run_dir.trial(number).set_status(wall_s=30.0)
     confirmation = load_confirmation(run_dir, ACCURACY)
     assert confirmation is not None
-    # after round 2 (three paired runs), trial 3 is far behind the leader: no third seed for it
-    assert set(confirmation.dropped()) == {3}
+    # after round 3 (three fresh pairs), trial 3 is far behind the leader: no fourth seed for it
+    assert set(confirmation.dropped()) == {3} and confirmation.dropped()[3][0] == 3
     assert sorted(c.source for c, r in confirmation.owed()) == [0, 1, 2]
     assert confirmation.saved_runs() == 1 and confirmation.saved_seconds() == pytest.approx(30.0)
     winner = confirmation.winner()
-    assert winner is not None and winner.source == 2  # mean 0.803 beats trial 1's lucky 0.85 (mean 0.793)
-    assert winner.fresh().mean == pytest.approx(0.805)
+    assert winner is not None and winner.source == 2 and winner.fresh().mean == pytest.approx(0.80)
     # the run's one ranking follows the confirmation: trial 2's runs first, best first
     ranked = [r.number for r in run_dir.ranked(ACCURACY)]
-    assert ranked[:3] == [9, 2, 5]
+    assert ranked[:4] == [9, 2, 5, 13]
     pool = pool_records(run_dir, ACCURACY, top_k=2)
-    assert [r.number for r in pool] == [9, 2, 5]  # the top 2 and every run of the winner
-    assert roles(pool) == {"9": "winner: trial 2 on seed +2", "2": "winner: search run, confirmed",
-                           "5": "winner: trial 2 on seed +1"}  # fmt: skip
+    assert [r.number for r in pool] == [9, 2, 5, 13]  # the top 2 and every run of the winner
+    assert roles(pool)["2"] == "winner: search run, confirmed" and roles(pool)["9"] == "winner: trial 2 on seed +2"
+
+
+def test_the_winner_is_chosen_on_fresh_seeds_not_on_its_lucky_search_run(tmp_path: Path) -> None:
+    run_dir = RunDir(tmp_path / "run")
+    trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
+    trial(run_dir, 1, 0.90, {"seed": 0, "lr": 2})  # lucky: picked for scoring high
+    trial(run_dir, 2, 0.80, {"seed": 0, "lr": 3})
+    plan_confirmation(run_dir, ACCURACY, 2, 2)
+    seed_runs(run_dir, 3, {1: [0.78, 0.78], 2: [0.80, 0.80], 0: [0.70, 0.71]}, range(1, 3))
+    confirmation = load_confirmation(run_dir, ACCURACY)
+    assert confirmation is not None
+    winner = confirmation.winner()  # over all runs trial 1 would have won: 0.82 against 0.80
+    assert winner is not None and winner.source == 2
+    assert run_dir.ranked(ACCURACY)[0].source() == 2
+    # the search run only breaks ties
+    assert ACCURACY.strategy_key([0.8, 0.8], 0.9, 5) < ACCURACY.strategy_key([0.8, 0.8], 0.85, 1)
+
+
+def test_a_failed_seed_run_is_retried_once_then_its_candidate_is_unconfirmed(tmp_path: Path) -> None:
+    run_dir = RunDir(tmp_path / "run")
+    trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
+    trial(run_dir, 1, 0.95, {"seed": 0, "lr": 2})  # the best search run, whose seed runs crash
+    trial(run_dir, 2, 0.80, {"seed": 0, "lr": 3})
+    plan_confirmation(run_dir, ACCURACY, 2, 1)
+    seed_runs(run_dir, 3, {1: [None], 2: [0.80], 0: [0.72]}, range(1, 2))
+    confirmation = load_confirmation(run_dir, ACCURACY)
+    assert confirmation is not None
+    assert [(c.source, r) for c, r in confirmation.owed()] == [(1, 1)]  # failed once: owed once more
+    assert confirmation.winner().source == 2  # not by its single search run
+    trial(run_dir, 6, None, {"seed": 1}, origin=CONFIRMATION, confirms=1, round=1)  # failed again
+    confirmation = load_confirmation(run_dir, ACCURACY)
+    assert confirmation is not None and confirmation.owed() == []
+    assert confirmation.by_source()[1].unconfirmed
+    # one decision: the verdict's winner is what predict --best, export and the ensemble take
+    winner = confirmation.winner()
+    assert winner is not None and winner.source == 2
+    assert run_dir.ranked(ACCURACY)[0].source() == 2
+    assert pool_records(run_dir, ACCURACY, top_k=1)[0].source() == 2
+
+
+def test_extending_a_finished_run_confirms_a_better_new_trial(tmp_path: Path) -> None:
+    run_dir = RunDir(tmp_path / "run")
+    trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
+    trial(run_dir, 1, 0.80, {"seed": 0, "lr": 2})
+    plan_confirmation(run_dir, ACCURACY, 1, 2)
+    seed_runs(run_dir, 2, {1: [0.79, 0.80], 0: [0.70, 0.71]}, range(1, 3))
+    for number in range(6):
+        run_dir.trial(number).set_status(wall_s=10.0)
+    confirm = Confirm(top_k=1, seeds=2)
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=1) == 0.0  # everything is confirmed
+    trial(run_dir, 6, 0.90, {"seed": 0, "lr": 5})  # the search, extended, found a better one
+    run_dir.trial(6).set_status(wall_s=10.0)
+    # the reserve counts only the new trial's two seed runs, not the confirmed ones again
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=1) == pytest.approx(20.0)
+    confirmation = plan_confirmation(run_dir, ACCURACY, 1, 2)
+    assert confirmation is not None
+    assert [c.source for c in confirmation.candidates] == [1, 0, 6]
+    assert [(c.source, r) for c, r in confirmation.owed()] == [(6, 1)]
 
 
 # --- the time reserve ------------------------------------------------------------------------------
 
 
-def test_the_search_leaves_the_confirmation_its_measured_time(tmp_path: Path) -> None:
+def test_the_reserve_is_each_wave_s_slowest_full_run_and_capped(tmp_path: Path) -> None:
+    run_dir = RunDir(tmp_path / "run")
+    trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1, "epochs": 3}, baseline=0, origin="baseline")
+    trial(run_dir, 1, 0.80, {"seed": 0, "lr": 2, "epochs": 3})
+    trial(run_dir, 2, 0.75, {"seed": 0, "lr": 3, "epochs": 3})
+    for number, wall in ((0, 10.0), (1, 40.0), (2, 90.0)):
+        run_dir.trial(number).set_status(wall_s=wall)
+    confirm = Confirm(top_k=1, seeds=3)  # candidates: trial 1 (40 s) and the baseline (10 s)
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=1) == pytest.approx(3 * (40 + 10))
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=2) == pytest.approx(3 * 40)  # the slower
+    # a pruned baseline ran 1 of its 3 epochs in its 10 s: a full run takes 30 s
+    run_dir.trial(0).set_status(status="pruned", epoch=1)
+    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=1) == pytest.approx(3 * (40 + 30))
+    now = time.time()
+    assert Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 200, cap=1e6).stop_all()  # 210 s needed
+    assert not Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 250, cap=1e6).stop_all()
+    # capped: a long budget with slow trials still searches (an 8 h budget with 1 h trials)
+    assert not Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 200, cap=100).stop_all()
+    assert reserve_seconds(RunDir(tmp_path / "empty"), ACCURACY, confirm, 1) is None  # nothing measured yet
+
+
+def test_the_confirmation_runs_the_seeds_that_fit_in_the_time_left(tmp_path: Path) -> None:
     run_dir = RunDir(tmp_path / "run")
     trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
     trial(run_dir, 1, 0.80, {"seed": 0, "lr": 2})
-    trial(run_dir, 2, 0.75, {"seed": 0, "lr": 3})
-    for number, wall in ((0, 10.0), (1, 20.0), (2, 90.0)):
-        run_dir.trial(number).set_status(wall_s=wall)
-    confirm = Confirm(top_k=1, seeds=3)  # candidates: trial 1 and the baseline, 15 s a run on average
-    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=1) == pytest.approx(3 * 15.0 * 2)
-    assert reserve_seconds(run_dir, ACCURACY, confirm, at_once=2) == pytest.approx(3 * 15.0)
-    now = time.time()
-    assert Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 80).stop_all()  # 90 s needed, 80 left
-    assert not Reserve(run_dir, ACCURACY, confirm, 1, deadline=now + 120).stop_all()
-    assert reserve_seconds(RunDir(tmp_path / "empty"), ACCURACY, confirm, 1) is None  # nothing measured yet
+    for number in (0, 1):
+        run_dir.trial(number).set_status(wall_s=30.0)
+    confirmation = plan_confirmation(run_dir, ACCURACY, 1, 3)
+    said = Console(file=io.StringIO(), width=200)
+    fitted = fit_to_time(run_dir, confirmation, 1, left=130.0, console=said)  # a round takes 60 s: two fit
+    assert fitted.seeds == 2 and load_confirmation(run_dir, ACCURACY).seeds == 2
+    assert "2 fresh seed(s) instead of 3" in said.file.getvalue()
+    none = fit_to_time(run_dir, fitted, 1, left=50.0, console=said)
+    assert none.seeds == 0 and none.owed() == [] and "stays unconfirmed" in said.file.getvalue()
+    # a later confirmation with more time asks for every seed again
+    assert plan_confirmation(run_dir, ACCURACY, 1, 3).seeds == 3
+
+
+def test_time_spent_is_recorded_as_the_run_goes(tmp_path: Path) -> None:
+    # SIGKILL lets no `finally` run: the clock records as it goes, so a killed run's resume does
+    # not get its whole time budget again.
+    code = (
+        "import sys, time; from stratsearch.rundir import RunDir\n"
+        "with RunDir(sys.argv[1]).clock(every=0.2):\n    time.sleep(60)\n"
+    )
+    (tmp_path / "run").mkdir()
+    child = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run")])
+    run_dir, deadline = RunDir(tmp_path / "run"), time.time() + 60
+    while run_dir.elapsed() < 1.0 and time.time() < deadline:
+        time.sleep(0.1)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert 1.0 <= run_dir.elapsed() < 2.0
+
+
+def test_the_ranking_reads_a_trial_folder_again_only_once_it_changed(tmp_path: Path, monkeypatch) -> None:
+    run_dir = RunDir(tmp_path / "run")
+    for number in range(20):
+        trial(run_dir, number, 0.5 + number / 100, {"seed": 0, "lr": number})
+    reads = []
+    real = TrialRecord.status
+    monkeypatch.setattr(TrialRecord, "status", lambda self: reads.append(self.number) or real(self))
+    assert run_dir.ranked(ACCURACY)[0].number == 19
+    assert len(reads) == 20
+    for _ in range(5):  # the reserve asks every second, each trial's end asks again
+        run_dir.ranked(ACCURACY)
+    assert len(reads) == 20
+    RunDir(tmp_path / "run").trial(3).set_status(best_value=0.99)  # another process writes
+    reads.clear()
+    assert run_dir.ranked(ACCURACY)[0].number == 3 and reads == [3]
 
 
 # --- real sweeps ----------------------------------------------------------------------------------
@@ -209,6 +342,9 @@ def test_run_confirms_the_top_candidates_and_reports_the_verdict(make_config, tm
     html = (tmp_path / "reports" / "tiny-sweep.html").read_text()
     assert html.index("Verdict") < html.index("Summary") < html.index("Confirmation over seeds")
     assert "winner" in html
+    # an ensemble that could not be built is a failure, never exit 0
+    shutil.rmtree(run_dir / "ensemble")
+    assert summarize_run(load_space(path), RunDir(run_dir), tmp_path / "reports", None) == 1
 
 
 def test_sigkill_in_the_confirmation_resumes_without_running_a_seed_twice(make_config, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import create_trial
 
 from stratsearch.cli import main
+from stratsearch.objective import Objective
 from stratsearch.report.build import leaderboard, report_document
 from stratsearch.report.claims import (
     FULL_VS_PARTIAL,
@@ -29,12 +30,13 @@ from stratsearch.report.claims import (
     drift_by_layer,
     whole_layers,
 )
+from stratsearch.report.confirmation import verdict, winners_curse
 from stratsearch.report.document import to_html
 from stratsearch.report.findings import findings
 from stratsearch.report.importance import param_importance
 from stratsearch.report.tradeoffs import front_words, fronts
 from stratsearch.report.view import load_run
-from stratsearch.rundir import TrialRecord, write_json
+from stratsearch.rundir import RunDir, TrialRecord, write_json
 
 DIMS = {
     "freeze_depth": IntDistribution(0, 6),
@@ -291,3 +293,23 @@ def test_the_fronts_name_the_trials_nothing_beats_on_both(run_dir: Path) -> None
     assert f"to trial {best.number} (" in words and "beaten on both by one of them" in words
     html = to_html(report_document(view))
     assert "<h2>Trade-offs: cost and drift</h2>" in html and "<h2>The article&#x27;s claims, on this data</h2>" in html
+
+
+def test_the_winner_s_curse_reads_the_metric_s_direction() -> None:
+    rmse, accuracy = Objective(metric="rmse", mode="min"), Objective(metric="accuracy", mode="max")
+    assert "overstated" in winners_curse(rmse, 0.30, 0.35)  # the search run's error was lower: it flattered
+    assert "understated" in winners_curse(rmse, 0.35, 0.30)
+    assert "overstated" in winners_curse(accuracy, 0.85, 0.80)
+
+
+def test_a_confirmation_cut_before_any_fresh_seed_gives_no_confirmed_verdict(tmp_path: Path) -> None:
+    path = synthetic_run(tmp_path / "runs", "cut")
+    run_dir = RunDir(path)
+    write_json(run_dir.confirm_json, {"candidates": [1, 0], "top_k": 1, "seeds": 2})
+    for number, source in ((20, 1), (21, 0)):  # the time budget stopped both seed runs half way
+        record = run_dir.trial(number)
+        record.start(run_dir.trial(source).config()["config"], {}, None, "confirmation", confirms=source, round=1)
+        record.epoch({"epoch": 1, "accuracy": 0.9}, 0.9, 1, [0.9])
+        record.finish("stopped", pruned_at_epoch=1)
+    words = " ".join(verdict(load_run(path)))
+    assert "unconfirmed" in words and not words.startswith("Use trial")

@@ -15,9 +15,10 @@ from stratsearch.objective import Objective
 from stratsearch.space.checks import check_search
 from stratsearch.space.dims import Choice, FloatRange, IntRange
 from stratsearch.space.load import Budget, Ensemble, Resources, Search, SpaceSpec, Tracking
+from stratsearch.space.sampling import sample
 from stratsearch.sweep.anchored import AnchoredSampler
 from stratsearch.sweep.resources import Node, PerTrial, per_trial, unplaceable
-from stratsearch.sweep.search import PRUNERS, SAMPLERS, WIDE, sampler_name
+from stratsearch.sweep.search import PRUNERS, SAMPLERS, WIDE, sampler_name, session_sampler
 from stratsearch.tasks import TASKS
 
 FINITE = {"freeze_depth": IntRange(0, 3), "schedule": Choice(("linear", "cosine"))}
@@ -146,3 +147,23 @@ def test_a_trial_no_node_can_hold_is_refused_with_what_there_is() -> None:
     assert problems["resources.cpus_per_trial"] == "8 CPUs per trial, but the Ray cluster has at most 4 per node"
     assert problems["resources.gpus_per_trial"] == "1 GPU(s) per trial, but the Ray cluster has none"
     assert unplaceable(PerTrial(4, 0), nodes, "the Ray cluster") == []
+
+
+def test_a_resumed_sweep_does_not_replay_the_first_session_s_random_draws(tiny_model_dir: Path) -> None:
+    # Three trials, then the sweep is killed; the resume builds its sampler anew over the same
+    # study. With the same seed it would draw the same three parameter sets again.
+    spec = spec_for(Search(sampler="random", seed=0), CONTINUOUS, tiny_model_dir)
+    study = optuna.create_study(direction="maximize")
+
+    def session(n: int) -> list[dict]:
+        study.sampler = session_sampler(spec, study)
+        start = len(study.trials)
+        study.optimize(lambda trial: sample(trial, spec.space) and 0.5, n_trials=n)
+        return [t.params for t in study.trials[start:]]
+
+    first, resumed = session(3), session(3)
+    assert not any(params in first for params in resumed)
+    # a new sweep keeps the seed it was given: the same study from scratch draws the same first trials
+    again = optuna.create_study(direction="maximize", sampler=session_sampler(spec, optuna.create_study()))
+    again.optimize(lambda trial: sample(trial, spec.space) and 0.5, n_trials=3)
+    assert [t.params for t in again.trials] == first

@@ -22,7 +22,7 @@ from stratsearch.space.starts import shipped_portfolio
 from stratsearch.sweep.anchored import AnchoredSampler
 from stratsearch.sweep.duds import not_learning
 from stratsearch.tasks import TASKS
-from stratsearch.train.trainer import EpochMetrics
+from stratsearch.train.trainer import EpochMetrics, loss_trend
 from tests.conftest import run_args
 
 CLASSIFICATION = TASKS["classification"]
@@ -158,6 +158,25 @@ def test_the_dud_rule_stops_only_a_trial_at_the_trivial_score_whose_loss_is_flat
     rmse = Objective(metric="rmse", mode="min")
     assert not_learning(EpochMetrics(1, 1.0, {"rmse": 1.50}, 1.0, steps=40), {"rmse": 1.51}, rmse)  # the mean
     assert not_learning(EpochMetrics(1, 1.0, {"rmse": 1.20}, 1.0, steps=40), {"rmse": 1.51}, rmse) is None
+
+
+def test_the_dud_rule_reads_the_recent_task_loss_and_spares_what_is_flat_by_design() -> None:
+    trivial, accuracy = {"accuracy": 0.90}, Objective(metric="accuracy", mode="max")
+    # A collapse onto the majority class (imbalanced data): the loss falls in the first steps, as
+    # the model learns the label counts, then stays flat. From step 0 it reads as falling.
+    collapse = [0.69 - 0.04 * i for i in range(10)] + [0.33] * 90
+    assert loss_trend(collapse, epoch_steps=50) == pytest.approx(1.0)
+    assert "not learning" in not_learning(epoch(0.90, loss_trend(collapse, 50), steps=100), trivial, accuracy)
+    learning = [0.69 - 0.003 * i for i in range(100)]
+    assert loss_trend(learning, epoch_steps=50) < 0.95  # still falling: never a dud
+    # the first epoch of a warmup, or of gradual unfreezing (the head alone at first), is flat by design
+    settling = EpochMetrics(1, 0.69, {"accuracy": 0.90}, 1.0, loss_trend=1.0, steps=40, settling=True)
+    assert not_learning(settling, trivial, accuracy) is None
+    # the margin is relative to the metric's scale: an rmse of 0.010 against the trivial 0.014 learnt
+    rmse = Objective(metric="rmse", mode="min")
+    small = EpochMetrics(2, 1.0, {"rmse": 0.010}, 1.0, loss_trend=1.0, steps=40)
+    assert not_learning(small, {"rmse": 0.014}, rmse) is None
+
 
 
 pytestmark = pytest.mark.usefixtures("no_ray_left_behind")

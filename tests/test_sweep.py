@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -18,6 +19,7 @@ from stratsearch.cli import main
 from stratsearch.report.tradeoffs import sweep_front
 from stratsearch.report.view import load_run
 from stratsearch.rundir import RunDir
+from stratsearch.sweep.driver import out_of_time, settle_in_flight
 from tests.conftest import run_args, sweep_space
 
 pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
@@ -242,3 +244,16 @@ def test_a_sweep_shows_up_in_mlflow_and_a_resume_continues_the_same_runs(make_co
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 4  # the same parent and one more trial, nothing logged twice
     assert {r.data.tags.get("mlflow.parentRunId") for r in runs} == {None, parent}
+
+
+def test_a_trial_left_running_before_the_deadline_failed_and_was_not_stopped(tmp_path: Path) -> None:
+    # Tune returned with a trial whose folder still says running: its worker died. Only when the
+    # time budget (or the reserve) ended the search is it "stopped" at its best value so far.
+    now = time.time()
+    for deadline, expected in ((now + 3600, "failed"), (now - 1, "stopped")):
+        run_dir = RunDir(tmp_path / expected)
+        record = run_dir.trial(0)
+        record.start({"seed": 0}, {}, None)
+        record.epoch({"epoch": 1, "accuracy": 0.7}, 0.7, 1, [0.7])
+        settle_in_flight(run_dir, budget_ended=out_of_time(deadline, reserve=None))
+        assert record.status().status == expected

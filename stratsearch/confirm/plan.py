@@ -4,19 +4,25 @@
 
 A confirmation run is an ordinary trial folder whose config.json says `"origin": "confirmation"`,
 `"confirms": <source trial>` and `"round": r` (its seed is the source's + r); round 0 is the
-source itself. The folders are the source of truth: what is owed, and which candidates racing
-has dropped, is recomputed from them on every start, so a crash loses nothing and runs nothing
-twice.
+source itself, the search run. The folders are the source of truth: what is owed, and which
+candidates racing has dropped, is recomputed from them on every start, so a crash loses nothing
+and runs nothing twice. A seed run that fails is run again once (`rundir.ATTEMPTS`); failing
+again, its candidate is unconfirmed and leaves the race.
+
+Everything that chooses (the winner, racing) reads the fresh seeds only: the search run was picked
+for scoring high, so its value is biased upwards (the winner's curse). It only breaks ties.
 """
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratsearch.confirm.stats import Drop, Interval, interval, race
+from stratsearch.confirm.stats import MIN_PAIRS, Drop, Interval, interval, race
 from stratsearch.objective import Objective
-from stratsearch.rundir import RunDir, read_json, write_json
+from stratsearch.rundir import ATTEMPTS, RunDir, read_json, unconfirmable, write_json
 
 CONFIRMATION = "confirmation"
 
@@ -36,7 +42,8 @@ class Candidate:
     source: int  # the search trial it confirms
     origin: str  # baseline, sampler, a portfolio member…
     config: dict[str, Any]  # the source's resolved trial config
-    runs: dict[int, SeedRun] = field(default_factory=dict)  # round → its run (ended, or still running)
+    runs: dict[int, SeedRun] = field(default_factory=dict)  # round → its run: the finished one, else the latest
+    failed: Counter = field(default_factory=Counter)  # round → seed runs that failed there
 
     def values(self, split: str = "validation", upto: int | None = None) -> dict[int, float]:
         """round → value, for the rounds that ended with one (up to round `upto`, when given)."""
@@ -47,9 +54,26 @@ class Candidate:
                 out[r] = value
         return out
 
+    def fresh_values(self, split: str = "validation", upto: int | None = None) -> dict[int, float]:
+        """round → value over the fresh seeds (round 0, the search run, left out)."""
+        return {r: v for r, v in self.values(split, upto).items() if r > 0}
+
     def fresh(self, split: str = "validation") -> Interval:
         """Over the fresh seeds only: the search run was picked for scoring high, so it is left out."""
-        return interval([v for r, v in self.values(split).items() if r > 0])
+        return interval(list(self.fresh_values(split).values()))
+
+    @property
+    def unconfirmed(self) -> bool:
+        """A seed run of it failed twice at the same round: it leaves the race and cannot win."""
+        return unconfirmable(self.failed, self.fresh_values())
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.fresh_values()) and not self.unconfirmed
+
+    def settled(self, round_: int) -> bool:
+        """Whether round `round_` is over for it: its run finished, or failed every attempt."""
+        return round_ in self.fresh_values() or self.failed[round_] >= ATTEMPTS
 
     def seed_config(self, round_: int) -> dict[str, Any]:
         return {**self.config, "seed": int(self.config.get("seed", 0)) + round_}
@@ -66,24 +90,28 @@ class Confirmation:
         return {c.source: c for c in self.candidates}
 
     def dropped(self) -> dict[int, tuple[int, Drop]]:
-        """Racing replayed round by round over the rounds every live candidate has ended:
-        candidate → (the round after which it was dropped, why)."""
+        """Racing replayed round by round over the fresh rounds every live candidate has settled:
+        candidate → (the round after which it was dropped, why). No look after the last round: it
+        would save nothing."""
         out: dict[int, tuple[int, Drop]] = {}
         protected = {self.baseline} if self.baseline is not None else set()
-        for r in range(self.seeds):  # after round r, before round r + 1
-            alive = [c for c in self.candidates if c.source not in out]
-            if any(r not in c.runs or c.runs[r].status == "running" for c in alive):
+        looks = max(1, self.seeds - MIN_PAIRS)
+        for r in range(1, self.seeds):  # after round r, before round r + 1
+            alive = [c for c in self.candidates if c.source not in out and not c.unconfirmed]
+            if any(not c.settled(r) for c in alive):
                 break
-            runs = {c.source: c.values(upto=r) for c in alive}
-            _, drops = race(runs, self.objective.mode == "max", protected)
+            runs = {c.source: c.fresh_values(upto=r) for c in alive}
+            _, drops = race(runs, self.objective.mode == "max", protected, looks=looks)
             out.update({d.candidate: (r, d) for d in drops})
         return out
 
     def owed(self) -> list[tuple[Candidate, int]]:
-        """The runs the next round needs: the lowest round some live candidate has not run."""
+        """The runs the next round needs: the lowest round some live candidate has not settled
+        (a failed run is owed once more)."""
         dropped = self.dropped()
+        live = [c for c in self.candidates if c.source not in dropped and not c.unconfirmed]
         for r in range(1, self.seeds + 1):
-            missing = [(c, r) for c in self.candidates if c.source not in dropped and r not in c.runs]
+            missing = [(c, r) for c in live if not c.settled(r)]
             if missing:
                 return missing
         return []
@@ -102,55 +130,60 @@ class Confirmation:
         return saved
 
     def winner(self) -> Candidate | None:
-        """The best mean over all its runs, the search run included (ties: the earlier trial)."""
-        sign = 1 if self.objective.mode == "max" else -1
-        scored = [c for c in self.candidates if c.values()]
-        if not scored:
+        """The best mean over fresh seeds (`Objective.strategy_key`, as `RunDir.ranked` orders the
+        run), among the confirmed candidates; None while none has a fresh seed."""
+        confirmed = [c for c in self.candidates if c.confirmed]
+        if not confirmed:
             return None
-        return max(scored, key=lambda c: (sign * sum(c.values().values()) / len(c.values()), -c.source))
+        search = {c.source: c.values().get(0) for c in confirmed}
+        return min(
+            confirmed,
+            key=lambda c: self.objective.strategy_key(list(c.fresh_values().values()), search[c.source], c.source),
+        )
 
 
 def comparable(config: dict[str, Any]) -> str:
     """A configuration apart from its seed: two trials that differ only there are the same strategy."""
-    import json
-
     return json.dumps({k: v for k, v in config.items() if k != "seed"}, sort_keys=True, default=str)
 
 
 def pick_candidates(run_dir: RunDir, objective: Objective, top_k: int, already: list[int]) -> list[int]:
-    """`already` kept in its order, then the best distinct search configurations up to `top_k`
-    of them, then the first baseline if it is not among them (even pruned: it is the reference)."""
-    # One pass over the folders: the reserve asks this every second while a timed search runs.
-    configs = {r.number: (r, r.config()) for r in run_dir.ranked(objective, include_pruned=True)}
-    scored = [(r, c) for r, c in configs.values() if c.get("origin") != CONFIRMATION]
-    baseline = next((r.number for r, c in scored if c.get("baseline") == 0), None)
-    ranked = [(r, c) for r, c in scored if r.status().status == "finished"]
+    """`already` kept in its order, then the best `top_k` distinct searched strategies by their own
+    search value (those not among them yet: a better trial found by an extended search joins the
+    confirmation), then the first baseline if it is not among them (even pruned: it is the reference)."""
+    searched = [
+        (record, status, record.config())
+        for record, status in run_dir.statuses()
+        if status.scored and record.config().get("origin") != CONFIRMATION
+    ]
+    baseline = next((r.number for r, _, c in searched if c.get("baseline") == 0), None)
+    finished = sorted(
+        ((r, s, c) for r, s, c in searched if s.status == "finished"),
+        key=lambda t: (objective.sort_key(t[1].best_value), t[0].number),
+    )
+    configs = {r.number: c for r, _, c in searched}
     picked = list(already)
-    seen = {
-        comparable(configs[n][1]["config"] if n in configs else run_dir.trial(n).config()["config"]) for n in picked
-    }
-    searched = [n for n in picked if n != baseline]
-    for record, config in ranked:
+    seen = {comparable((configs.get(n) or run_dir.trial(n).config())["config"]) for n in picked}
+    best: set[str] = set()  # the top k distinct searched strategies
+    for record, _, config in finished:
         key = comparable(config["config"])
-        if len(searched) >= top_k:
+        if record.number == baseline or key in best:
+            continue
+        if len(best) == top_k:
             break
+        best.add(key)
         if key not in seen:
             seen.add(key)
             picked.append(record.number)
-            if record.number != baseline:
-                searched.append(record.number)
     if baseline is not None and baseline not in picked:
         picked.append(baseline)
     return picked
 
 
-def confirm_path(run_dir: RunDir) -> Any:
-    return run_dir.path / "confirm.json"
-
-
-def load_confirmation(run_dir: RunDir, objective: Objective) -> Confirmation | None:
-    """The confirmation recorded in a run directory, with every run its folders hold; None if none started."""
-    raw = read_json(confirm_path(run_dir))
+def load_confirmation(run_dir: RunDir, objective: Objective, plan: dict | None = None) -> Confirmation | None:
+    """The confirmation recorded in a run directory (or `plan`, one not recorded), with every run its
+    folders hold; None if none started."""
+    raw = plan if plan is not None else read_json(run_dir.confirm_json)
     if not raw.get("candidates"):
         return None
     records = {r.number: (r, s) for r, s in run_dir.statuses()}
@@ -160,12 +193,16 @@ def load_confirmation(run_dir: RunDir, objective: Objective) -> Confirmation | N
         config = record.config()
         candidates[source] = Candidate(source, config.get("origin") or "sampler", config["config"])
         candidates[source].runs[0] = seed_run(source, 0, status, objective)
-    for number, (record, status) in records.items():
+    for number, (record, status) in sorted(records.items()):
         config = record.config()
         source = config.get("confirms")
         if config.get("origin") != CONFIRMATION or source not in candidates or status.status == "interrupted":
             continue
-        candidates[source].runs[config["round"]] = seed_run(number, config["round"], status, objective)
+        candidate, round_ = candidates[source], config["round"]
+        if status.status == "failed":
+            candidate.failed[round_] += 1
+        if candidate.runs.get(round_) is None or candidate.runs[round_].status != "finished":
+            candidate.runs[round_] = seed_run(number, round_, status, objective)
     baseline = next((s for s in raw["candidates"] if records[s][0].config().get("baseline") == 0), None)
     return Confirmation(list(candidates.values()), int(raw["seeds"]), objective, baseline)
 
@@ -182,15 +219,25 @@ def seed_run(number: int, round_: int, status: Any, objective: Objective) -> See
     )
 
 
-def plan_confirmation(run_dir: RunDir, objective: Objective, top_k: int, seeds: int) -> Confirmation | None:
-    """Start or extend the confirmation: more candidates (up to `top_k` searched ones) or more seeds
-    are added; what already ran is kept. None when no search trial finished."""
-    raw = read_json(confirm_path(run_dir))
+def plan_confirmation(
+    run_dir: RunDir, objective: Objective, top_k: int, seeds: int, write: bool = True
+) -> Confirmation | None:
+    """Start or extend the confirmation: more candidates (up to `top_k` searched ones, and any better
+    searched trial found since) or more seeds are added; what already ran is kept. None when no
+    search trial finished. `write=False` plans without recording it (the reserve's question)."""
+    raw = read_json(run_dir.confirm_json)
     already = list(raw.get("candidates", []))
     candidates = pick_candidates(run_dir, objective, top_k, already)
     if not candidates:
         return None
     top_k = max(top_k, int(raw.get("top_k", 0)))
     seeds = max(seeds, int(raw.get("seeds", 0)))
-    write_json(confirm_path(run_dir), {"candidates": candidates, "top_k": top_k, "seeds": seeds})
-    return load_confirmation(run_dir, objective)
+    plan = {"candidates": candidates, "top_k": top_k, "seeds": seeds}
+    if write:
+        write_json(run_dir.confirm_json, plan)
+    return load_confirmation(run_dir, objective, plan)
+
+
+def record_seeds(run_dir: RunDir, seeds: int) -> None:
+    """Record the seeds a confirmation will run, when the time left allows fewer than were asked."""
+    write_json(run_dir.confirm_json, {**read_json(run_dir.confirm_json), "seeds": seeds})

@@ -1,8 +1,8 @@
 """The statistics of a confirmation: a mean with its t interval, a paired t-test, and racing.
 
-Runs of two candidates are paired by round (round 0 is the search run, round r the r-th fresh
-seed, the same seed for every candidate), so the variation a seed brings to every candidate
-(an easy or hard data order, a lucky head initialisation) cancels in the difference.
+Runs of two candidates are paired by round (round r is the r-th fresh seed, the same seed for
+every candidate), so the variation a seed brings to every candidate (an easy or hard data order,
+a lucky head initialisation) cancels in the difference.
 """
 
 from __future__ import annotations
@@ -64,59 +64,57 @@ def paired(a: Sequence[float], b: Sequence[float]) -> Paired:
 
 
 def one_sided_worse(candidate: Sequence[float], leader: Sequence[float], higher_is_better: bool) -> float:
-    """p of a paired t-test that the candidate is worse than the leader (one-sided); 1 when untestable.
-    Differences that do not vary at all (every seed the same gap) give p = 0 when they favour the leader."""
+    """p of a paired test that the candidate is worse than the leader (one-sided): Student's t over
+    the paired gaps. Where the gaps do not vary at all (accuracy on a small validation set moves in
+    steps of 1/N, so every seed can give the same gap), t is undefined: the exact sign-flip test
+    takes over, 2⁻ⁿ when all n gaps favour the leader (never 0), else 1."""
     gaps = [(y - x) if higher_is_better else (x - y) for x, y in zip(candidate, leader, strict=True)]
     mean = sum(gaps) / len(gaps)
-    spread = interval(gaps).sd
-    if not spread:
-        return 0.0 if mean > 0 else 1.0
+    spread = interval(gaps).sd or 0.0
+    if spread <= 1e-9 * abs(mean):  # the same gap every time, but for floating-point rounding
+        return 0.5 ** len(gaps) if mean > 0 else 1.0
     from scipy.stats import t
 
     return float(t.sf(mean / (spread / math.sqrt(len(gaps))), len(gaps) - 1))
 
 
-def holm(pvalues: dict[int, float]) -> dict[int, float]:
-    """Holm's step-down adjustment of several p-values (controls the chance of any false drop)."""
-    order = sorted(pvalues, key=pvalues.__getitem__)
-    adjusted: dict[int, float] = {}
-    running = 0.0
-    for rank, key in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * pvalues[key]))
-        adjusted[key] = running
-    return adjusted
-
-
 @dataclass(frozen=True)
 class Drop:
     candidate: int
-    p: float  # Holm-adjusted
+    p: float  # Bonferroni-adjusted (see `race`)
     pairs: int
     gap: float  # the leader's mean minus the candidate's, over the paired rounds (in the objective's direction)
 
 
 def race(
-    runs: dict[int, dict[int, float]], higher_is_better: bool, protected: set[int], alpha: float = ALPHA
+    runs: dict[int, dict[int, float]],
+    higher_is_better: bool,
+    protected: set[int],
+    alpha: float = ALPHA,
+    looks: int = 1,
 ) -> tuple[int | None, list[Drop]]:
     """Successive elimination after a round: the leader (best mean) and the candidates significantly
-    worse than it. `runs` maps candidate → {round: value}; `protected` are never dropped (the
-    baseline, the reference every candidate is reported against). A candidate is dropped when a
-    one-sided paired t-test over the rounds it shares with the leader (at least MIN_PAIRS) gives a
-    Holm-adjusted p below `alpha`, the adjustment over every candidate compared in this round."""
+    worse than it. `runs` maps candidate → {round: value} over fresh seeds; `protected` are never
+    dropped (the baseline, the reference every candidate is reported against). A candidate is
+    dropped when a one-sided paired test over the rounds it shares with the leader (at least
+    MIN_PAIRS) gives p < α / (k (k − 1) × looks): Bonferroni over every ordered pair of the k
+    candidates, because the leader is picked on the same runs it is tested against (a drop claims
+    that some candidate is worse than some other, whichever the noise made the leader), and over
+    the `looks` racing takes in a confirmation. So among equal candidates the chance of any drop in
+    the whole confirmation is at most α (bench/racing.py measures it)."""
     scored = {c: r for c, r in runs.items() if r}
     if not scored:
         return None, []
     sign = 1 if higher_is_better else -1
     leader = max(scored, key=lambda c: (sign * sum(scored[c].values()) / len(scored[c]), -c))
-    tests: dict[int, float] = {}
-    gaps: dict[int, tuple[int, float]] = {}
-    for c, values in scored.items():
+    comparisons = max(1, len(scored) * (len(scored) - 1) * looks)
+    drops = []
+    for c, values in sorted(scored.items()):
         shared = sorted(set(values) & set(scored[leader]))
         if c == leader or c in protected or len(shared) < MIN_PAIRS:
             continue
         mine, best = [values[r] for r in shared], [scored[leader][r] for r in shared]
-        tests[c] = one_sided_worse(mine, best, higher_is_better)
-        gaps[c] = (len(shared), sign * (sum(best) - sum(mine)) / len(shared))
-    adjusted = holm(tests)
-    drops = [Drop(c, p, *gaps[c]) for c, p in sorted(adjusted.items()) if p < alpha]
+        p = min(1.0, one_sided_worse(mine, best, higher_is_better) * comparisons)
+        if p < alpha:
+            drops.append(Drop(c, p, len(shared), sign * (sum(best) - sum(mine)) / len(shared)))
     return leader, drops

@@ -1,9 +1,11 @@
 """The report's decision: the verdict that leads it, and the confirmation over seeds behind it.
 
-With a confirmation, the winner is the candidate with the best mean over its runs, and it is
-compared with the baseline on the fresh seeds only (paired by seed; the search run is left out,
-as it was picked for scoring high). Without one, the verdict says that the ranking rests on one
-seed per configuration and how to confirm it.
+With a confirmation, the winner is the candidate with the best mean over its fresh seeds (the
+search run is left out of every choice, as it was picked for scoring high; it only breaks ties),
+the same decision `predict --best`, `export` and the ensemble follow (`RunDir.ranked`), and it is
+compared with the baseline on those fresh seeds, paired by seed. Without one, or before any fresh
+seed finished, the verdict says that the ranking rests on one seed per configuration and how to
+confirm it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import math
 from typing import Any
 
 from stratsearch.confirm.plan import Candidate, Confirmation
-from stratsearch.confirm.stats import ALPHA, Interval, paired
+from stratsearch.confirm.stats import ALPHA, MIN_PAIRS, Interval, paired
+from stratsearch.objective import Objective
 from stratsearch.report.describe import describe
 from stratsearch.report.document import Figure, Paragraph, Table
 from stratsearch.report.findings import amount
@@ -82,9 +85,15 @@ def verdict(view: RunView) -> list[str]:
         ]
     winner = confirmation.winner() if confirmation else None
     if confirmation is None or winner is None:
-        return single_seed_verdict(view)
+        lines = single_seed_verdict(view)
+        if confirmation is not None:
+            lines.append(
+                "The confirmation over seeds confirmed no candidate (no fresh seed run finished, or each"
+                " failed twice): this ranking is unconfirmed. Give it time with"
+                f" `stratsearch confirm {view.run_dir}`."
+            )
+        return lines
     base = confirmation.by_source().get(confirmation.baseline) if confirmation.baseline is not None else None
-    runs = len(winner.values())
     if base is winner:
         searched = [c for c in confirmation.candidates if c is not base and c.values()]
         lines = [
@@ -98,7 +107,7 @@ def verdict(view: RunView) -> list[str]:
         return lines
     lines = [
         f"Use {label(winner)}: {describe(winner.config, task)}. It has the best mean validation {view.metric}"
-        f" over its {runs} runs (the search run and {runs - 1} fresh seeds); on the fresh seeds alone"
+        f" over fresh seeds (the search run left out, as it was picked for scoring high):"
         f" {spread(winner.fresh())}; on test {spread(winner.fresh('test'))}."
     ]
     if base is not None:
@@ -106,17 +115,24 @@ def verdict(view: RunView) -> list[str]:
     search_run = winner.values().get(0)
     fresh = winner.fresh()
     if search_run is not None and fresh.n:
-        gap = search_run - fresh.mean
-        lines.append(
-            f"The winner's curse: its search run scored {search_run:.4f}, its fresh seeds {fresh.mean:.4f} on"
-            f" average ({gap:+.4f}); the search's own figure {'overstated' if gap > 0 else 'understated'} it."
-        )
+        lines.append(winners_curse(view.objective, search_run, fresh.mean))
     return lines
 
 
+def winners_curse(objective: Objective, search_run: float, fresh_mean: float) -> str:
+    """How far the search's own figure for the winner was from what fresh seeds give it."""
+    flattered = objective.better(search_run, fresh_mean)  # for rmse, lower is better: a lower search run flattered
+    return (
+        f"The winner's curse: its search run scored {search_run:.4f}, its fresh seeds {fresh_mean:.4f} on"
+        f" average ({search_run - fresh_mean:+.4f}); the search's own figure"
+        f" {'overstated' if flattered else 'understated'} it."
+    )
+
+
 def mean_of(view: RunView, c: Candidate) -> float:
-    """A candidate's mean over all its runs, signed so that larger is better."""
-    values = list(c.values().values())
+    """A candidate's mean over its fresh seeds (its search run where it has none), signed so that
+    larger is better."""
+    values = list((c.fresh_values() or c.values()).values())
     return -view.objective.sort_key(sum(values) / len(values))
 
 
@@ -149,7 +165,9 @@ def fate(confirmation: Confirmation, c: Candidate, winner: Candidate | None) -> 
         return "winner"
     if dropped:
         after, why = dropped
-        return f"dropped after round {after} (Holm p = {why.p:.2g})"
+        return f"dropped after round {after} (adjusted p = {why.p:.2g})"
+    if c.unconfirmed:
+        return "unconfirmed: a seed run failed twice"
     return ""
 
 
@@ -183,9 +201,11 @@ def confirmation_blocks(view: RunView) -> list[Any]:
         f"The top {len(confirmation.candidates)} candidates (the best distinct searched strategies and the"
         f" baseline) were trained again on up to {confirmation.seeds} fresh seeds each (seed + 1, + 2, …; full"
         f" epochs, no pruning): {len(runs)} runs, {spent / 60:.1f} min{share}. Mean ± standard deviation and"
-        " 95 % Student t intervals over the fresh seeds; the winner is the best mean over all its runs."
-        f" Racing (a one-sided paired t-test against the leader, Holm-corrected, α = {ALPHA}, from three paired"
-        f" seeds on) saved {saved}."
+        " 95 % Student t intervals over the fresh seeds; the winner is the best mean over the fresh seeds"
+        " (the search run, picked for scoring high, only breaks ties). A seed run that failed ran once more."
+        f" Racing (a one-sided paired t-test against the leader on the fresh seeds, from {MIN_PAIRS} paired"
+        " seeds on, Bonferroni-corrected over every pair of candidates and every look, so that equal"
+        f" candidates are dropped with a chance of at most α = {ALPHA} in all) saved {saved}."
     )
     figure = Figure("confirmation", confirmation_plot(view.metric, confirmation), "fresh-seed means with 95 % CI")
     return [Paragraph(words), table, figure]

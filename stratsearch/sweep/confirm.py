@@ -4,24 +4,27 @@ Round r trains every candidate still in the race with its seed + r (full epochs,
 dud rule), as ordinary trials of the run directory. Their numbers are taken from the Optuna study,
 so trial numbers never collide with a search that is extended later; there they are recorded like
 baselines (no sampled parameters). After each round, racing (`confirm/stats.py: race`) drops the
-candidates significantly worse than the leader.
+candidates significantly worse than the leader. A seed run that failed is owed once more.
 
 With a time budget, the search phase leaves a reserve for this phase: `Reserve` ends the search
-once the time left is what the candidates' own measured full runs would take again, for every
-seed (the candidates being the current top-k and the baseline; racing can only make it less).
+once the time left is what the seed runs still owed would take (each candidate's own measured
+full run, a pruned one scaled up to its full epochs, the slowest of each wave of parallel runs),
+capped at `RESERVE_SHARE` of the budget so that a long budget with slow trials still searches.
+The confirmation then runs the rounds that fit in the time left (fewer seeds, said so, when not
+all do), and a round is started only when it fits: the run overruns its budget by less than
+one trial's time.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.stopper import Stopper
 
 from stratsearch import faults
-from stratsearch.confirm.plan import CONFIRMATION, Confirmation, pick_candidates, plan_confirmation
+from stratsearch.confirm.plan import CONFIRMATION, Candidate, Confirmation, plan_confirmation, record_seeds
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
 
@@ -29,26 +32,62 @@ if TYPE_CHECKING:
     from stratsearch.space.load import Confirm
     from stratsearch.sweep.trial import SweepContext
 
+RESERVE_SHARE = 0.5  # the most of a time budget held back for the confirmation
+
+
+def run_seconds(run_dir: RunDir, candidate: Candidate) -> float:
+    """What one more seed run of a candidate takes: the mean of its seed runs so far, else its search
+    run's wall time, scaled up to its full epochs where it was pruned or stopped early."""
+    seeds = [run.wall_s for r, run in candidate.runs.items() if r > 0 and run.status == "finished" and run.wall_s]
+    if seeds:
+        return sum(seeds) / len(seeds)
+    status = run_dir.trial(candidate.source).status()
+    wall, epochs = status.wall_s or 0.0, int(candidate.config.get("epochs") or 0)
+    cut = status.status in ("pruned", "stopped") and 0 < status.epoch < epochs
+    return wall * epochs / status.epoch if cut else wall
+
+
+def round_seconds(walls: list[float], at_once: int) -> float:
+    """The wall time of one round's runs, `at_once` side by side: the slowest of each wave."""
+    walls = sorted(walls, reverse=True)
+    return sum(walls[i] for i in range(0, len(walls), at_once))
+
+
+def rounds_seconds(run_dir: RunDir, confirmation: Confirmation, at_once: int) -> list[tuple[int, float]]:
+    """(round, its wall seconds) for every round still owed, as the race stands (racing can only
+    make it less)."""
+    dropped = confirmation.dropped()
+    live = [c for c in confirmation.candidates if c.source not in dropped and not c.unconfirmed]
+    walls = {c.source: run_seconds(run_dir, c) for c in live}
+    out = []
+    for r in range(1, confirmation.seeds + 1):
+        owed = [walls[c.source] for c in live if not c.settled(r)]
+        if owed:
+            out.append((r, round_seconds(owed, at_once)))
+    return out
+
 
 def reserve_seconds(run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int) -> float | None:
-    """Wall seconds the confirmation would need if the search ended now; None before any trial finished."""
-    candidates = pick_candidates(run_dir, objective, confirm.top_k, [])
-    if not candidates:
+    """Wall seconds the confirmation would need if the search ended now (what is already confirmed
+    subtracted); None before any trial finished."""
+    confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds, write=False)
+    if confirmation is None:
         return None
-    per_round = sum(run_dir.trial(n).status().wall_s or 0.0 for n in candidates)
-    rounds_per_seed = math.ceil(len(candidates) / at_once)  # the slowest of each wave of parallel runs
-    return confirm.seeds * per_round / len(candidates) * rounds_per_seed
+    return sum(seconds for _, seconds in rounds_seconds(run_dir, confirmation, at_once))
 
 
 class Reserve(Stopper):
     """Ends the search phase (every trial in flight, as the time budget would) when only the
-    confirmation's reserve is left before `deadline` (an epoch time)."""
+    confirmation's reserve is left before `deadline` (an epoch time); the reserve is at most `cap`
+    seconds (`RESERVE_SHARE` of the budget)."""
 
-    RECHECK_S = 1.0  # Tune asks every loop; reading every trial folder that often would cost more than it saves
+    RECHECK_S = 1.0  # Tune asks every loop; the folders are read again only where they changed
 
-    def __init__(self, run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int, deadline: float):
+    def __init__(
+        self, run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int, deadline: float, cap: float
+    ):
         self.args = (run_dir, objective, confirm, at_once)
-        self.deadline = deadline
+        self.deadline, self.cap = deadline, cap
         self.checked = 0.0
         self.stop = False
 
@@ -60,8 +99,41 @@ class Reserve(Stopper):
         if now - self.checked >= self.RECHECK_S:
             self.checked = now
             need = reserve_seconds(*self.args)
-            self.stop = need is not None and now + need >= self.deadline
+            self.stop = need is not None and now + min(need, self.cap) >= self.deadline
         return self.stop
+
+
+def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left: float, console: Any) -> Confirmation:
+    """Fewer fresh seeds when the rounds owed do not all fit in the `left` seconds, said and recorded
+    (a later `confirm` with more time asks for them again)."""
+    rounds = rounds_seconds(run_dir, confirmation, at_once)
+    spent, fits = 0.0, rounds[0][0] - 1 if rounds else confirmation.seeds
+    for r, seconds in rounds:
+        if spent + seconds > left:
+            break
+        spent, fits = spent + seconds, r
+    if fits >= confirmation.seeds:
+        return confirmation
+    per_round = rounds[0][1] / 60
+    if fits == 0:
+        console.print(
+            f"no time left for a round of the confirmation (about {per_round:.1f} min a round,"
+            f" {left / 60:.1f} min left): the ranking stays unconfirmed",
+            markup=False,
+        )
+    else:
+        console.print(
+            f"confirmation sized to the time left: {fits} fresh seed(s) instead of {confirmation.seeds}"
+            f" (about {per_round:.1f} min a round, {left / 60:.1f} min left)",
+            markup=False,
+        )
+    record_seeds(run_dir, fits)
+    return dataclasses.replace(confirmation, seeds=fits)
+
+
+def ended_runs(confirmation: Confirmation) -> int:
+    """Seed runs that ended with a result or a failure: a round that adds none ran nothing."""
+    return sum(len(c.fresh_values()) + sum(c.failed.values()) for c in confirmation.candidates)
 
 
 def run_confirmation(
@@ -69,11 +141,13 @@ def run_confirmation(
     study: Any,
     context: SweepContext,
     confirm: Confirm,
-    make_tuner: Any,  # (context, search_alg, samples, progress, param_space=) → a Tuner; the driver's
+    make_tuner: Any,  # (context, search_alg, samples, progress, time_left=, param_space=) → a Tuner; the driver's
     console: Any,
     deadline: float | None,
+    at_once: int = 1,
 ) -> Confirmation | None:
-    """Run the rounds still owed (all of them, or what a crash left); returns the confirmation."""
+    """Run the rounds still owed (all of them, or what a crash left, or what the time left allows);
+    returns the confirmation."""
     from ray import tune
 
     from stratsearch.sweep.progress import SweepProgress
@@ -84,17 +158,15 @@ def run_confirmation(
     if confirmation is None:
         console.print("no search trial finished: nothing to confirm", markup=False)
         return None
+    if deadline is not None:
+        confirmation = fit_to_time(run_dir, confirmation, at_once, deadline - time.time(), console)
     runs_context = dataclasses.replace(context, trivial=None, save_every_model=True)
-    previous: list[tuple[int, int]] = []
     while owed := confirmation.owed():
-        if [(c.source, r) for c, r in owed] == previous:  # the last round ended none of them: do not loop
-            console.print("confirmation stopped: its last round ended no run", markup=False)
-            break
-        previous = [(c.source, r) for c, r in owed]
-        if deadline is not None and time.time() >= deadline:
+        round_ = owed[0][1]
+        walls = [run_seconds(run_dir, c) for c, _ in owed]
+        if deadline is not None and time.time() + round_seconds(walls, at_once) > deadline:
             console.print("time budget spent: confirmation stopped with rounds still owed", markup=False)
             break
-        round_ = owed[0][1]
         jobs = []
         for candidate, r in owed:
             number = allocate(study, candidate.source, r)
@@ -114,19 +186,26 @@ def run_confirmation(
         # Tune runs one trial per number (a grid); each finds its configuration in the context.
         round_context = dataclasses.replace(runs_context, jobs={job["optuna_number"]: job for job in jobs})
         space = {"optuna_number": tune.grid_search(list(round_context.jobs))}
-        tuner = make_tuner(round_context, None, 1, progress, param_space=space)
+        # A round whose runs take longer than measured is cut one run's time past the deadline.
+        time_left = None if deadline is None else max(1.0, deadline - time.time() + max(walls))
+        tuner = make_tuner(round_context, None, 1, progress, time_left=time_left, param_space=space)
         faults.point("confirm.round")
+        before = ended_runs(confirmation)
         tuner.fit()
         progress.raise_if_halted()
         reconcile(study, run_dir)
-        confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds)
+        seeds = confirmation.seeds
+        confirmation = plan_confirmation(run_dir, objective, confirm.top_k, seeds)
         for source, (after, drop) in confirmation.dropped().items():
             if after == round_:
                 console.print(
                     f"  racing: trial {source} dropped, worse than the leader by {drop.gap:.4f} over"
-                    f" {drop.pairs} paired seeds (Holm-adjusted p = {drop.p:.2g})",
+                    f" {drop.pairs} paired seeds (Bonferroni-adjusted p = {drop.p:.2g})",
                     markup=False,
                 )
+        if ended_runs(confirmation) == before:  # the round ended no run: do not loop
+            console.print("confirmation stopped: its last round ended no run", markup=False)
+            break
     return confirmation
 
 

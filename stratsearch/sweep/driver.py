@@ -24,10 +24,10 @@ from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir, TrialRecord
 from stratsearch.space.load import Confirm, SpaceSpec, parse_time
 from stratsearch.space.starts import Starts
-from stratsearch.sweep.confirm import Reserve, run_confirmation
+from stratsearch.sweep.confirm import RESERVE_SHARE, Reserve, run_confirmation
 from stratsearch.sweep.duds import trivial_scores
 from stratsearch.sweep.resources import PerTrial, check_cluster
-from stratsearch.sweep.search import OBJECTIVE, PRUNERS, SAMPLERS, DefineByRun, sampler_name
+from stratsearch.sweep.search import OBJECTIVE, PRUNERS, DefineByRun, sampler_name, session_sampler
 from stratsearch.sweep.study import open_study, optuna_storage, reconcile
 from stratsearch.sweep.trial import SweepContext, run_trial
 
@@ -103,36 +103,43 @@ def run_sweep(
         model_path, data = model_and_data(spec)
         run_dir.write_info(spec, model_path, data)
         start_ray(address, node_ip_address)
-        started = time.time()
-        # The budget counts from here, as `elapsed` does: not the model load or Ray's start.
-        deadline = None if left is None else started + left
         try:
-            want, at_once = check_cluster(spec.resources)
-            context = SweepContext(
-                data=data,
-                model_path=model_path,
-                run_dir=run_dir,
-                objective=spec.objective,
-                secondary=[o.metric for o in spec.secondary],
-                keep_top=spec.ensemble.top_k,
-                trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
-                probe=make_probe(model_path, data, spec.data.probe, spec.data.text),
-            )
-            reserve = None
-            if deadline is not None and confirm.seeds:
-                reserve = Reserve(run_dir, spec.objective, confirm, at_once, deadline)
-            console.print(prefix_usage(), markup=False)
-            console.print(f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False)
-            if searching and not out_of_time(deadline, reserve):
-                search(spec, context, study, starts, want, ended, reserve, deadline, quiet, console, mlflow_uri)
-            elif searching:
-                console.print("the time left is the confirmation's reserve: no more search trials", markup=False)
-            if confirm.seeds:
-                tuner = partial(make_tuner, spec, want, "confirm")
-                run_confirmation(run_dir, study, context, confirm, tuner, console, deadline)
+            # The budget counts from here, as `elapsed` does: not the model load or Ray's start.
+            with run_dir.clock() as started:
+                deadline = None if left is None else started + left
+                want, at_once = check_cluster(spec.resources)
+                context = SweepContext(
+                    data=data,
+                    model_path=model_path,
+                    run_dir=run_dir,
+                    objective=spec.objective,
+                    secondary=[o.metric for o in spec.secondary],
+                    keep_top=spec.ensemble.top_k,
+                    trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
+                    probe=make_probe(model_path, data, spec.data.probe, spec.data.text),
+                )
+                reserve = None
+                if deadline is not None and budget_s is not None and confirm.seeds:
+                    cap = RESERVE_SHARE * budget_s
+                    reserve = Reserve(run_dir, spec.objective, confirm, at_once, deadline, cap)
+                    console.print(
+                        f"the search leaves the confirmation the time its seed runs need, at most {cap / 60:.1f}"
+                        f" min ({RESERVE_SHARE:.0%} of the budget)",
+                        markup=False,
+                    )
+                console.print(prefix_usage(), markup=False)
+                console.print(
+                    f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False
+                )
+                if searching and not out_of_time(deadline, reserve):
+                    search(spec, context, study, starts, want, ended, reserve, deadline, quiet, console, mlflow_uri)
+                elif searching:
+                    console.print("the time left is the confirmation's reserve: no more search trials", markup=False)
+                if confirm.seeds:
+                    tuner = partial(make_tuner, spec, want, "confirm")
+                    run_confirmation(run_dir, study, context, confirm, tuner, console, deadline, at_once)
         finally:
             try:
-                run_dir.add_elapsed(time.time() - started)
                 run_dir.write_results(spec.objective.metric)
             except OSError as err:  # on a full disk, the error that stopped the sweep says so already
                 if not files.disk_full(err):
@@ -216,7 +223,7 @@ def search(
         space=DefineByRun(spec.space, [b.to_dict() for b in spec.baselines]),
         metric=[OBJECTIVE, *(o.metric for o in spec.secondary)] if multi else OBJECTIVE,
         mode=[o.mode for o in [spec.objective, *spec.secondary]] if multi else spec.objective.mode,
-        sampler=SAMPLERS[spec.search.sampler].build(spec),
+        sampler=session_sampler(spec, study),
         study_name=spec.name,
         storage=optuna_storage(run_dir),
     )
@@ -226,7 +233,7 @@ def search(
     with progress:
         tuner.fit()
     progress.raise_if_halted()
-    settle_in_flight(run_dir, stopped_by_budget=deadline is not None)
+    settle_in_flight(run_dir, budget_ended=out_of_time(deadline, reserve))
     reconcile(study, run_dir)
 
 
@@ -271,13 +278,15 @@ def make_tuner(
     )
 
 
-def settle_in_flight(run_dir: RunDir, stopped_by_budget: bool) -> None:
+def settle_in_flight(run_dir: RunDir, budget_ended: bool) -> None:
     """After Tune returns, no trial runs: one whose folder still says so was ended by Tune without a
-    callback (what happens to the trials in flight when `time_budget_s` runs out)."""
+    callback. When the time budget (or the confirmation's reserve) ended the search, that is what
+    happened to the trials in flight: stopped, at their best value so far. Otherwise nothing
+    stopped it on purpose (its worker died): it failed, and its partial value is no result."""
     for record, status in run_dir.statuses():
         if status.status != "running":
             continue
-        if stopped_by_budget:
+        if budget_ended:
             record.finish("stopped", pruned_at_epoch=status.epoch)
         else:
             record.finish("failed", reason="ended by Ray Tune without a result")

@@ -5,11 +5,14 @@ under a tiny rate, a loss that collapses onto the majority class) scores what a 
 only the label counts would: always the majority class, the training mean, every word 'O'. ASHA
 keeps such a trial when it is no worse than its rung's peers, and early in a sweep its peers may
 be duds too. The rule: after an evaluation, once the trial has taken at least 24 steps, a trial
-whose validation objective is no better than the trivial predictor's (by more than 1 %, at least
-0.01) **and** whose training loss has not fallen (the mean loss of the last third of its steps so
-far is not 1 % below that of the first third) is stopped, reported as "stopped: not learning".
-Both must hold, so a trial whose loss is falling is never stopped, however low it scores; the
-step minimum keeps a handful of noisy mini-batch losses from deciding.
+whose validation objective is no better than the trivial predictor's (by more than 1 % of the
+trivial score: relative, so that an rmse of 0.01 on targets of that scale is judged on its own
+scale) **and** whose task loss has not fallen lately (over the last half of the epoch,
+`train/trainer.py: loss_trend`; a collapse learns the label counts in its first steps and is flat
+after) is stopped, reported as "stopped: not learning". Both must hold, so a trial whose loss is
+falling is never stopped, however low it scores. The first epoch of a warmup or of gradual
+unfreezing (which trains only the head at first) is flat by design and is never judged; nor is
+a penalty, which is left out of the loss the trend reads.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 FALLING = 0.99  # the last third's mean loss must be below this fraction of the first third's
 MIN_STEPS = 24  # fewer step losses are too noisy to call a trend
-MARGIN = 0.01  # how much better than the trivial score counts as learning (relative, at least absolute)
+MARGIN = 0.01  # how much better than the trivial score counts as learning, relative to it
 
 
 class NotLearning(Exception):
@@ -41,12 +44,12 @@ def trivial_scores(data: Dataset) -> dict[str, float]:
 def not_learning(epoch: EpochMetrics, trivial: dict[str, float], objective: Objective) -> str | None:
     """Why this epoch says the trial is a dud, or None."""
     value, base = epoch.validation[objective.metric], trivial[objective.metric]
-    margin = max(MARGIN, MARGIN * abs(base))
+    margin = MARGIN * abs(base)
     bar = base + margin if objective.mode == "max" else base - margin
-    if epoch.steps < MIN_STEPS or objective.better(value, bar) or epoch.loss_trend < FALLING:
+    if epoch.settling or epoch.steps < MIN_STEPS or objective.better(value, bar) or epoch.loss_trend < FALLING:
         return None
     return (
         f"not learning: validation {objective.metric} {value:.4f} at epoch {epoch.epoch} is no better than the"
-        f" trivial predictor's {base:.4f}, and the training loss has not fallen"
-        f" ({epoch.loss_trend:.1%} of where it started, over {epoch.steps} steps)"
+        f" trivial predictor's {base:.4f}, and the task loss has not fallen lately"
+        f" ({epoch.loss_trend:.1%} over the last half of the epoch, {epoch.steps} steps in all)"
     )

@@ -191,3 +191,16 @@ class DefineByRun:
         # A portfolio member or warm start is sampled too: its enqueued parameters fix every value.
         origin = "baseline" if baseline is not None else trial.user_attrs.get("origin", "sampler")
         return {"trial_config": config, "optuna_number": trial.number, "baseline": baseline, "origin": origin}
+
+
+def session_sampler(spec: SpaceSpec, study: Any) -> Any:
+    """The sampler of this session of a sweep. Its seed is `search.seed` plus the trials the study
+    has already asked for: a resumed sweep would otherwise replay the first session's random draws
+    (the same parameters again), while a new sweep keeps the seed it was given."""
+    import dataclasses
+
+    from optuna.trial import TrialState
+
+    asked = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+    search = spec.search.model_copy(update={"seed": spec.search.seed + asked})
+    return SAMPLERS[spec.search.sampler].build(dataclasses.replace(spec, search=search))

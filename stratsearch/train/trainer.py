@@ -48,8 +48,9 @@ class EpochMetrics:
     predictions: Any = None  # validation predictions, set on epochs that are the best so far
     trainable_parameters: int = 0
     train_seconds: float = 0.0  # training loop time so far, all epochs
-    loss_trend: float = 1.0  # the last third of the step losses so far over the first third (< 1: falling)
+    loss_trend: float = 1.0  # the task loss's recent trend (`loss_trend`; < 1: falling)
     steps: int = 0  # optimizer steps so far
+    settling: bool = False  # the first epoch of a warmup or of gradual unfreezing: flat by design
     train_flops: float = 0.0  # estimated training FLOPs so far (cost.py)
     examples_seen: int = 0  # training examples processed so far, all epochs
 
@@ -80,11 +81,19 @@ class TrainResult:
         return self.history[self.best_epoch - 1]
 
 
-def loss_trend(step_losses: list[float]) -> float:
-    """Mean loss of the last third of the steps over that of the first third (1.0: flat)."""
-    third = max(1, len(step_losses) // 3)
-    first = sum(step_losses[:third]) / third
-    last = sum(step_losses[-third:]) / third
+TREND_STEPS = 24  # the fewest step losses a trend is read over: fewer are too noisy
+
+
+def loss_trend(step_losses: list[float], epoch_steps: int) -> float:
+    """The task loss's trend over the last part of training: the last half of this epoch's steps (at
+    least TREND_STEPS, reaching back into earlier epochs), the mean of that window's second half over
+    its first half (1.0: flat). Not from step 0: a model that collapses onto the majority class
+    learns the label counts in its first steps, and a trend read from there would call it falling."""
+    window = step_losses[-max(TREND_STEPS, epoch_steps // 2) :]
+    half = len(window) // 2
+    if half == 0:
+        return 1.0
+    first, last = sum(window[:half]) / half, sum(window[half:]) / (len(window) - half)
     return last / first if first > 0 else 1.0
 
 
@@ -192,7 +201,7 @@ def train(
     warmup_steps = round(s.warmup_ratio * total_steps)
     rng = np.random.default_rng(s.seed)
     history: list[EpochMetrics] = []
-    step_losses: list[float] = []  # every step's loss, for the trend the dud rule reads
+    step_losses: list[float] = []  # every step's task loss, for the trend the dud rule reads
     best_value: float | None = None
     best_state: dict[str, torch.Tensor] = {}
     step = examples_seen = 0
@@ -214,6 +223,7 @@ def train(
             costs = model_costs(parts, model.head, model.backbone.config.hidden_size)
             cached = s.freeze_depth + 1 if feed and epoch > 0 else 0  # embeddings + layers the cache serves
             epoch_losses: list[float] = []
+            task_losses: list[float] = []  # without the penalty: a penalty that shrinks is no learning
             for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
                 batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id).items()}
                 examples, length = batch["input_ids"].shape
@@ -226,8 +236,8 @@ def train(
                     group["lr"] = base_lr * factor
                 with autocast():
                     logits = model(batch["input_ids"], batch["attention_mask"])
-                loss = task_loss(logits.float(), batch["labels"], trial.loss, class_weights)
-                loss = loss + penalty.fn(trainable, trial.penalty.params).to(device)
+                task = task_loss(logits.float(), batch["labels"], trial.loss, class_weights)
+                loss = task + penalty.fn(trainable, trial.penalty.params).to(device)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}"
@@ -239,6 +249,7 @@ def train(
                     torch.nn.utils.clip_grad_norm_(trainable, s.grad_clip)
                 optimizer.step()
                 epoch_losses.append(loss.item())
+                task_losses.append(task.item())
                 step += 1
                 if progress:
                     progress(step, total_steps)
@@ -266,8 +277,9 @@ def train(
                 val_predictions if improved else None,
                 tunable_count,
                 timings["train"],
-                loss_trend(step_losses := step_losses + epoch_losses),
+                loss_trend(step_losses := step_losses + task_losses, len(task_losses)),
                 step,
+                epoch == 0 and (warmup_steps > 0 or s.gradual_unfreezing),
                 flops,
                 examples_seen,
             )
