@@ -117,12 +117,16 @@ def measure(only: list[str] | None) -> None:
                 f.write(json.dumps(row) + "\n")
 
 
+def mode_of(rows: list[dict[str, Any]], dataset: str) -> str:
+    return next(r["mode"] for r in rows if r["dataset"] == dataset)
+
+
 def regrets(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """data set → candidate → normalised regret (0 best, 1 worst of the candidates there)."""
     out: dict[str, dict[str, float]] = {}
     for name in sorted({r["dataset"] for r in rows}):
         mine = [r for r in rows if r["dataset"] == name]
-        sign = 1.0 if mine[0]["mode"] == "max" else -1.0
+        sign = 1.0 if mode_of(rows, name) == "max" else -1.0
         values = {r["candidate"]: sign * r["value"] for r in mine}
         best, worst = max(values.values()), min(values.values())
         out[name] = {c: (best - v) / (best - worst) if best > worst else 0.0 for c, v in values.items()}
@@ -163,6 +167,8 @@ def choose(size: int) -> None:
         here = regret[name]
         best_member = min(members, key=lambda c: here[c])
         values = {r["candidate"]: r["value"] for r in rows if r["dataset"] == name}
+        # the left-out set's own direction (rmse is minimised), not the first row's
+        best_value = max(values.values()) if mode_of(rows, name) == "max" else min(values.values())
         loo.append(
             {
                 "left_out": name,
@@ -170,7 +176,7 @@ def choose(size: int) -> None:
                 "portfolio_regret": round(here[best_member], 3),
                 "default_value": round(values["default"], 4),
                 "portfolio_value": round(values[best_member], 4),
-                "best_value": round(max(values.values()) if rows[0]["mode"] == "max" else min(values.values()), 4),
+                "best_value": round(best_value, 4),
                 "members": members,
             }
         )

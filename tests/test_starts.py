@@ -178,7 +178,6 @@ def test_the_dud_rule_reads_the_recent_task_loss_and_spares_what_is_flat_by_desi
     assert not_learning(small, {"rmse": 0.014}, rmse) is None
 
 
-
 pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
 
 

@@ -11,8 +11,8 @@ once the time left is what the seed runs still owed would take (each candidate's
 full run, a pruned one scaled up to its full epochs, the slowest of each wave of parallel runs),
 capped at `RESERVE_SHARE` of the budget so that a long budget with slow trials still searches.
 The confirmation then runs the rounds that fit in the time left (fewer seeds, said so, when not
-all do), and a round is started only when it fits: the run overruns its budget by less than
-one trial's time.
+all do), and a round is started only when it ends less than one run's time past the deadline:
+the run overruns its budget by less than one trial's time.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def round_seconds(walls: list[float], at_once: int) -> float:
     return sum(walls[i] for i in range(0, len(walls), at_once))
 
 
-def rounds_seconds(run_dir: RunDir, confirmation: Confirmation, at_once: int) -> list[tuple[int, float]]:
-    """(round, its wall seconds) for every round still owed, as the race stands (racing can only
-    make it less)."""
+def rounds_seconds(run_dir: RunDir, confirmation: Confirmation, at_once: int) -> list[tuple[int, float, float]]:
+    """(round, its wall seconds, its longest run) for every round still owed, as the race stands
+    (racing can only make it less)."""
     dropped = confirmation.dropped()
     live = [c for c in confirmation.candidates if c.source not in dropped and not c.unconfirmed]
     walls = {c.source: run_seconds(run_dir, c) for c in live}
@@ -63,7 +63,7 @@ def rounds_seconds(run_dir: RunDir, confirmation: Confirmation, at_once: int) ->
     for r in range(1, confirmation.seeds + 1):
         owed = [walls[c.source] for c in live if not c.settled(r)]
         if owed:
-            out.append((r, round_seconds(owed, at_once)))
+            out.append((r, round_seconds(owed, at_once), max(owed)))
     return out
 
 
@@ -73,7 +73,7 @@ def reserve_seconds(run_dir: RunDir, objective: Objective, confirm: Confirm, at_
     confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds, write=False)
     if confirmation is None:
         return None
-    return sum(seconds for _, seconds in rounds_seconds(run_dir, confirmation, at_once))
+    return sum(seconds for _, seconds, _ in rounds_seconds(run_dir, confirmation, at_once))
 
 
 class Reserve(Stopper):
@@ -104,12 +104,13 @@ class Reserve(Stopper):
 
 
 def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left: float, console: Any) -> Confirmation:
-    """Fewer fresh seeds when the rounds owed do not all fit in the `left` seconds, said and recorded
-    (a later `confirm` with more time asks for them again)."""
+    """Fewer fresh seeds when the rounds owed do not all fit in the `left` seconds (a round may end
+    less than one run's time past them), said and recorded (a later `confirm` with more time asks
+    for them again)."""
     rounds = rounds_seconds(run_dir, confirmation, at_once)
     spent, fits = 0.0, rounds[0][0] - 1 if rounds else confirmation.seeds
-    for r, seconds in rounds:
-        if spent + seconds > left:
+    for r, seconds, longest in rounds:
+        if spent + seconds > left + longest:
             break
         spent, fits = spent + seconds, r
     if fits >= confirmation.seeds:
@@ -164,7 +165,7 @@ def run_confirmation(
     while owed := confirmation.owed():
         round_ = owed[0][1]
         walls = [run_seconds(run_dir, c) for c, _ in owed]
-        if deadline is not None and time.time() + round_seconds(walls, at_once) > deadline:
+        if deadline is not None and time.time() + round_seconds(walls, at_once) > deadline + max(walls):
             console.print("time budget spent: confirmation stopped with rounds still owed", markup=False)
             break
         jobs = []
