@@ -4,7 +4,7 @@
     runs/NAME/run.json                   what the run was made from (RunInfo)
     runs/NAME/study.db                   the Optuna study (SQLite)
     runs/NAME/tune/                      Ray Tune's experiment state
-    runs/NAME/sweep.json                 time spent, for the time budget across resumes
+    runs/NAME/sweep.json                 time spent, for the time budget across resumes (every 5 s)
     runs/NAME/results.csv                one row per trial, from the trial folders
     runs/NAME/trials/0007/config.json    resolved config, Optuna params, versions
     runs/NAME/trials/0007/metrics.jsonl  one line per epoch (appended as it trains)

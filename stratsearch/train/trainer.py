@@ -50,7 +50,7 @@ class EpochMetrics:
     train_seconds: float = 0.0  # training loop time so far, all epochs
     loss_trend: float = 1.0  # the task loss's recent trend (`loss_trend`; < 1: falling)
     steps: int = 0  # optimizer steps so far
-    settling: bool = False  # the first epoch of a warmup or of gradual unfreezing: flat by design
+    settling: bool = False  # the first epoch, or still warming up: too early to call a flat loss a dud
     train_flops: float = 0.0  # estimated training FLOPs so far (cost.py)
     examples_seen: int = 0  # training examples processed so far, all epochs
 
@@ -85,16 +85,25 @@ TREND_STEPS = 24  # the fewest step losses a trend is read over: fewer are too n
 
 
 def loss_trend(step_losses: list[float], epoch_steps: int) -> float:
-    """The task loss's trend over the last part of training: the last half of this epoch's steps (at
-    least TREND_STEPS, reaching back into earlier epochs), the mean of that window's second half over
-    its first half (1.0: flat). Not from step 0: a model that collapses onto the majority class
-    learns the label counts in its first steps, and a trend read from there would call it falling."""
+    """The task loss's trend over the last part of training, beyond its noise: over the last half of
+    this epoch's steps (at least TREND_STEPS, reaching back into earlier epochs), the mean of that
+    window's second half, plus two standard errors of the difference between the halves, over the
+    mean of its first half. Below 1: the loss fell by more than mini-batch noise explains; about 1
+    or above: flat. Not read from step 0: a model that collapses onto the majority class learns the
+    label counts in its first steps, and a trend from there would call it falling."""
     window = step_losses[-max(TREND_STEPS, epoch_steps // 2) :]
     half = len(window) // 2
-    if half == 0:
+    if half < 2:
         return 1.0
-    first, last = sum(window[:half]) / half, sum(window[half:]) / (len(window) - half)
-    return last / first if first > 0 else 1.0
+    first, last = window[:half], window[half:]
+    mean_first, mean_last = sum(first) / len(first), sum(last) / len(last)
+    noise = math.sqrt(variance(first) / len(first) + variance(last) / len(last))
+    return (mean_last + 2 * noise) / mean_first if mean_first > 0 else 1.0
+
+
+def variance(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -279,7 +288,7 @@ def train(
                 timings["train"],
                 loss_trend(step_losses := step_losses + task_losses, len(task_losses)),
                 step,
-                epoch == 0 and (warmup_steps > 0 or s.gradual_unfreezing),
+                epoch == 0 or step <= warmup_steps,
                 flops,
                 examples_seen,
             )
