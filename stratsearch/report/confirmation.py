@@ -46,7 +46,11 @@ def against_baseline(view: RunView, winner: Candidate, base: Candidate) -> str:
     """The winner against the baseline on the fresh seeds: the difference, its interval, the p."""
     a, b = fresh_pairs(winner, base, "validation")
     if len(a) < 2:
-        return f"With {len(a)} paired fresh seed(s) there is no test against the baseline yet."
+        seen = "" if not a else f" (on {len(a)} paired fresh seed: {sum(a) - sum(b):+.4f} against {label(base)})"
+        return (
+            f"Against the baseline there is no test yet{seen}: a paired test over seeds needs two fresh"
+            f" seeds; `stratsearch confirm {view.run_dir} --seeds 2` adds one."
+        )
     test = paired(a, b)
     d = test.diff
     better = view.objective.better(d.mean, 0.0)
@@ -199,7 +203,7 @@ def confirmation_blocks(view: RunView) -> list[Any]:
     saved = f"{confirmation.saved_runs()} seed run(s), about {confirmation.saved_seconds() / 60:.1f} min"
     words = (
         f"The top {len(confirmation.candidates)} candidates (the best distinct searched strategies and the"
-        f" baseline) were trained again on up to {confirmation.seeds} fresh seeds each (seed + 1, + 2, …; full"
+        f" baseline) were trained again on up to {confirmation.seeds} fresh seed(s) each (seed + 1, + 2, …; full"
         f" epochs, no pruning): {len(runs)} runs, {spent / 60:.1f} min{share}. Mean ± standard deviation and"
         " 95 % Student t intervals over the fresh seeds; the winner is the best mean over the fresh seeds"
         " (the search run, picked for scoring high, only breaks ties). A seed run that failed ran once more."
