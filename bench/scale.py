@@ -3,8 +3,9 @@
 The reserve asks every second what the confirmation would need, each trial's end asks whether it
 ranks in the top k, and `ensemble` and `report` rank the whole run. They all read the trial
 folders through `RunDir.statuses`, which reads a folder's status.json again only once it changed
-(its inode, time and size). Side by side in one command: a cold call (a new `RunDir`, every file
-read: what every call cost before the cache) and a warm one (what a long-lived sweep pays).
+(its inode, time and size; `rundir.READ`, one per process). Side by side in one command: a cold
+call (nothing read yet, every file read: what every call cost before the cache) and a warm one
+(what a long-lived sweep, or a worker that ran trials before, pays).
 The run directory is the tests' synthetic one (`tests/test_report.py: synthetic_run`: run.json,
 study.db, trial folders with metrics and statuses), with a confirmation of three candidates on
 two fresh seeds added.
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stratsearch.confirm.plan import CONFIRMATION
 from stratsearch.objective import Objective
-from stratsearch.rundir import RunDir, write_json
+from stratsearch.rundir import READ, RunDir, write_json
 from stratsearch.space.load import Confirm
 from tests.test_report import synthetic_run
 
@@ -76,11 +77,10 @@ def main() -> None:
             ),
         }
         print(f"{'call':30s} {'cold (s)':>9s} {'warm (s)':>9s}")
-        warm_dir = RunDir(path)
-        warm_dir.ranked(ACCURACY)  # a long-lived sweep has read every folder once
         for name, call in calls.items():
+            READ.clear()
             cold = timed(lambda call=call: call(RunDir(path)))
-            warm = timed(lambda call=call: call(warm_dir))
+            warm = timed(lambda call=call: call(RunDir(path)))
             print(f"{name:30s} {cold:9.3f} {warm:9.3f}", flush=True)
 
         def report() -> None:

@@ -234,16 +234,23 @@ class RunInfo:
 # --- the run directory ---------------------------------------------------------------------------
 
 
+# What the trial folders said when last read, per run directory, shared by every `RunDir` of this
+# process: a sweep asks for the ranking every second (the reserve) and at every trial's end (the
+# top k, in a worker that runs trial after trial), so each status.json is read again only once it
+# changed. Every write is an atomic rename, so a changed file has a new inode.
+READ: dict[Path, dict[int, tuple[TrialRecord, tuple[int, int, int] | None, TrialStatus]]] = {}
+
+
 class RunDir:
     def __init__(self, path: Path):
         self.path = Path(path)
-        # What the folders said when last read: a sweep asks for the ranking every second (the
-        # reserve) and at every trial's end (the top k), so each file is read again only once it
-        # changed. Every write is an atomic rename, so a changed file has a new inode.
-        self.cache: dict[int, tuple[TrialRecord, tuple[int, int, int] | None, TrialStatus]] = {}
+        self.cache = READ.setdefault(self.path, {})
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "cache": {}}  # Ray ships the run directory to its workers, not what it read
+        return {"path": self.path}  # Ray ships the run directory to its workers, not what this process read
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])
 
     def __str__(self) -> str:
         return str(self.path)
@@ -289,11 +296,14 @@ class RunDir:
         out = []
         for folder in sorted(f for f in self.trials_dir.glob("[0-9]*") if f.name.isdigit()):
             number = int(folder.name)
-            record, stamp, status = self.cache.get(number) or (TrialRecord(self.path, number), None, TrialStatus())
-            if record.config().get("config") is None:
-                continue
-            now = file_stamp(record.folder / "status.json")
-            if now is None or now != stamp:
+            cached = self.cache.get(number)
+            now = file_stamp(folder / "status.json")
+            if cached is not None and now is not None and now == cached[1]:
+                record, _, status = cached
+            else:  # a new or changed trial: its config is read again too (a restart rewrites both)
+                record = TrialRecord(self.path, number)
+                if record.config().get("config") is None:
+                    continue
                 status = record.status()
                 self.cache[number] = (record, now, status)
             out.append((record, status))
