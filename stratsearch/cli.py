@@ -166,7 +166,8 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     recorded = read_json(run_dir.confirm_json)  # what an earlier confirmation of this run asked for
     confirm = Confirm(
         top_k=args.top_k or recorded.get("top_k") or spec.confirm.top_k,
-        seeds=args.seeds or recorded.get("seeds") or spec.confirm.seeds or Confirm().seeds,
+        # what was asked, not what the time left allowed (`asked`, recorded when fewer ran)
+        seeds=args.seeds or recorded.get("asked") or recorded.get("seeds") or spec.confirm.seeds or Confirm().seeds,
     )
     run_sweep(spec, run_dir.path.parent, confirm_only=confirm)
     return summarize_run(spec, run_dir, Path(args.reports_dir), None)

@@ -26,7 +26,7 @@ from stratsearch.confirm.plan import CONFIRMATION, load_confirmation, pick_candi
 from stratsearch.confirm.stats import interval, one_sided_worse, paired, race
 from stratsearch.ensemble.methods import pool_records, roles
 from stratsearch.objective import Objective
-from stratsearch.rundir import RunDir, TrialRecord
+from stratsearch.rundir import RunDir, TrialRecord, read_json
 from stratsearch.space.load import Confirm, load_space
 from stratsearch.sweep.confirm import Reserve, fit_to_time, reserve_seconds
 from tests.conftest import run_args, sweep_space
@@ -250,6 +250,7 @@ def test_the_confirmation_runs_the_seeds_that_fit_in_the_time_left(tmp_path: Pat
     # a round takes 60 s and may end one 30 s run past the time left: two fit in 130 s, not three
     fitted = fit_to_time(run_dir, confirmation, 1, left=130.0, console=said)
     assert fitted.seeds == 2 and load_confirmation(run_dir, ACCURACY).seeds == 2
+    assert read_json(run_dir.confirm_json)["asked"] == 3  # `stratsearch confirm` asks for them again
     assert "2 fresh seed(s) instead of 3" in said.file.getvalue()
     none = fit_to_time(run_dir, fitted, 1, left=25.0, console=said)
     assert none.seeds == 0 and none.owed() == [] and "stays unconfirmed" in said.file.getvalue()

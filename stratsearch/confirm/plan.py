@@ -232,12 +232,20 @@ def plan_confirmation(
         return None
     top_k = max(top_k, int(raw.get("top_k", 0)))
     seeds = max(seeds, int(raw.get("seeds", 0)))
-    plan = {"candidates": candidates, "top_k": top_k, "seeds": seeds}
+    plan = {
+        "candidates": candidates,
+        "top_k": top_k,
+        "seeds": seeds,
+        **({"asked": raw["asked"]} if "asked" in raw else {}),
+    }
     if write:
         write_json(run_dir.confirm_json, plan)
     return load_confirmation(run_dir, objective, plan)
 
 
 def record_seeds(run_dir: RunDir, seeds: int) -> None:
-    """Record the seeds a confirmation will run, when the time left allows fewer than were asked."""
-    write_json(run_dir.confirm_json, {**read_json(run_dir.confirm_json), "seeds": seeds})
+    """Record the seeds a confirmation will run, when the time left allows fewer than were asked
+    (`asked` keeps what was, for a later `stratsearch confirm` with more time)."""
+    raw = read_json(run_dir.confirm_json)
+    asked = max(int(raw.get("asked", 0)), int(raw.get("seeds", 0)))
+    write_json(run_dir.confirm_json, {**raw, "seeds": seeds, "asked": asked})
