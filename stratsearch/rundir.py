@@ -31,7 +31,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -554,23 +554,31 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
-def unconfirmable(failed: Mapping[int, int], finished: Iterable[int]) -> bool:
-    """Whether a strategy's seed runs failed `ATTEMPTS` times at some round that none finished: a
-    strategy that crashes on a seed is not one to recommend, whatever its other seeds scored."""
-    done = set(finished)
-    return any(n >= ATTEMPTS and r not in done for r, n in failed.items())
-
-
 @dataclass
 class SeedGroup:
-    """A confirmed strategy's fresh seed runs, as its folders say."""
+    """A confirmed strategy's fresh seed runs, as its folders say: the one place that says whether
+    it is confirmed (the ranking, the confirmation's winner and its racing all ask here)."""
 
     fresh: dict[int, float] = field(default_factory=dict)  # round → the validation value of its finished run
     failed: Counter = field(default_factory=Counter)  # round → its failed runs
 
     @property
+    def unconfirmed(self) -> bool:
+        """A seed run failed `ATTEMPTS` times at a round that none finished: a strategy that crashes
+        on a seed is not one to recommend, whatever its other seeds scored."""
+        return any(n >= ATTEMPTS and r not in self.fresh for r, n in self.failed.items())
+
+    @property
     def confirmed(self) -> bool:
-        return bool(self.fresh) and not unconfirmable(self.failed, self.fresh)
+        return bool(self.fresh) and not self.unconfirmed
+
+    def settled(self, round_: int) -> bool:
+        """Whether round `round_` is over: its run finished, or failed every attempt."""
+        return round_ in self.fresh or self.failed[round_] >= ATTEMPTS
+
+    def ended(self) -> int:
+        """Seed runs that ended with a result or a failure."""
+        return len(self.fresh) + sum(self.failed.values())
 
 
 def seed_groups(statuses: list[tuple[TrialRecord, TrialStatus]]) -> dict[int, SeedGroup]:

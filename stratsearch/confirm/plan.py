@@ -6,7 +6,7 @@ A confirmation run is an ordinary trial folder whose config.json says `"origin":
 `"confirms": <source trial>` and `"round": r` (its seed is the source's + r); round 0 is the
 source itself, the search run. The folders are the source of truth: what is owed, and which
 candidates racing has dropped, is recomputed from them on every start, so a crash loses nothing
-and runs nothing twice. A seed run that fails is run again once (`rundir.ATTEMPTS`); failing
+and runs nothing twice. A seed run that fails is run again once (`rundir.SeedGroup`); failing
 again, its candidate is unconfirmed and leaves the race.
 
 Everything that chooses (the winner, racing) reads the fresh seeds only: the search run was picked
@@ -16,13 +16,12 @@ for scoring high, so its value is biased upwards (the winner's curse). It only b
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from stratsearch.confirm.stats import MIN_PAIRS, Drop, Interval, interval, race
 from stratsearch.objective import Objective
-from stratsearch.rundir import ATTEMPTS, RunDir, read_json, unconfirmable, write_json
+from stratsearch.rundir import RunDir, SeedGroup, read_json, seed_groups, write_json
 
 CONFIRMATION = "confirmation"
 
@@ -35,6 +34,7 @@ class SeedRun:
     validation: float | None
     test: float | None
     wall_s: float | None
+    epochs_run: int  # the epochs it recorded (fewer than its config's where it was pruned or stopped)
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Candidate:
     origin: str  # baseline, sampler, a portfolio member…
     config: dict[str, Any]  # the source's resolved trial config
     runs: dict[int, SeedRun] = field(default_factory=dict)  # round → its run: the finished one, else the latest
-    failed: Counter = field(default_factory=Counter)  # round → seed runs that failed there
+    seed_group: SeedGroup = field(default_factory=SeedGroup)  # whether it is confirmed, each round settled
 
     def values(self, split: str = "validation", upto: int | None = None) -> dict[int, float]:
         """round → value, for the rounds that ended with one (up to round `upto`, when given)."""
@@ -64,16 +64,8 @@ class Candidate:
 
     @property
     def unconfirmed(self) -> bool:
-        """A seed run of it failed twice at the same round: it leaves the race and cannot win."""
-        return unconfirmable(self.failed, self.fresh_values())
-
-    @property
-    def confirmed(self) -> bool:
-        return bool(self.fresh_values()) and not self.unconfirmed
-
-    def settled(self, round_: int) -> bool:
-        """Whether round `round_` is over for it: its run finished, or failed every attempt."""
-        return round_ in self.fresh_values() or self.failed[round_] >= ATTEMPTS
+        """A seed run of it failed at the same round every attempt: it leaves the race and cannot win."""
+        return self.seed_group.unconfirmed
 
     def seed_config(self, round_: int) -> dict[str, Any]:
         return {**self.config, "seed": int(self.config.get("seed", 0)) + round_}
@@ -98,7 +90,7 @@ class Confirmation:
         looks = max(1, self.seeds - MIN_PAIRS)
         for r in range(1, self.seeds):  # after round r, before round r + 1
             alive = [c for c in self.candidates if c.source not in out and not c.unconfirmed]
-            if any(not c.settled(r) for c in alive):
+            if any(not c.seed_group.settled(r) for c in alive):
                 break
             runs = {c.source: c.fresh_values(upto=r) for c in alive}
             _, drops = race(runs, self.objective.mode == "max", protected, looks=looks)
@@ -111,7 +103,7 @@ class Confirmation:
         dropped = self.dropped()
         live = [c for c in self.candidates if c.source not in dropped and not c.unconfirmed]
         for r in range(1, self.seeds + 1):
-            missing = [(c, r) for c in live if not c.settled(r)]
+            missing = [(c, r) for c in live if not c.seed_group.settled(r)]
             if missing:
                 return missing
         return []
@@ -132,7 +124,7 @@ class Confirmation:
     def winner(self) -> Candidate | None:
         """The best mean over fresh seeds (`Objective.strategy_key`, as `RunDir.ranked` orders the
         run), among the confirmed candidates; None while none has a fresh seed."""
-        confirmed = [c for c in self.candidates if c.confirmed]
+        confirmed = [c for c in self.candidates if c.seed_group.confirmed]
         if not confirmed:
             return None
         search = {c.source: c.values().get(0) for c in confirmed}
@@ -186,12 +178,15 @@ def load_confirmation(run_dir: RunDir, objective: Objective, plan: dict | None =
     raw = plan if plan is not None else read_json(run_dir.confirm_json)
     if not raw.get("candidates"):
         return None
-    records = {r.number: (r, s) for r, s in run_dir.statuses()}
+    statuses = run_dir.statuses()
+    records = {r.number: (r, s) for r, s in statuses}
+    groups = seed_groups(statuses)
     candidates = {}
     for source in raw["candidates"]:
         record, status = records[source]
         config = record.config()
-        candidates[source] = Candidate(source, config.get("origin") or "sampler", config["config"])
+        group = groups.get(source, SeedGroup())
+        candidates[source] = Candidate(source, config.get("origin") or "sampler", config["config"], seed_group=group)
         candidates[source].runs[0] = seed_run(source, 0, status, objective)
     for number, (record, status) in sorted(records.items()):
         config = record.config()
@@ -199,8 +194,6 @@ def load_confirmation(run_dir: RunDir, objective: Objective, plan: dict | None =
         if config.get("origin") != CONFIRMATION or source not in candidates or status.status == "interrupted":
             continue
         candidate, round_ = candidates[source], config["round"]
-        if status.status == "failed":
-            candidate.failed[round_] += 1
         if candidate.runs.get(round_) is None or candidate.runs[round_].status != "finished":
             candidate.runs[round_] = seed_run(number, round_, status, objective)
     baseline = next((s for s in raw["candidates"] if records[s][0].config().get("baseline") == 0), None)
@@ -216,6 +209,7 @@ def seed_run(number: int, round_: int, status: Any, objective: Objective) -> See
         status.best_value if finished else None,
         status.test_value(objective.metric) if finished else None,
         status.wall_s,
+        status.epoch,
     )
 
 
@@ -232,12 +226,7 @@ def plan_confirmation(
         return None
     top_k = max(top_k, int(raw.get("top_k", 0)))
     seeds = max(seeds, int(raw.get("seeds", 0)))
-    plan = {
-        "candidates": candidates,
-        "top_k": top_k,
-        "seeds": seeds,
-        **({"asked": raw["asked"]} if "asked" in raw else {}),
-    }
+    plan = {**raw, "candidates": candidates, "top_k": top_k, "seeds": seeds}  # `asked` stays
     if write:
         write_json(run_dir.confirm_json, plan)
     return load_confirmation(run_dir, objective, plan)

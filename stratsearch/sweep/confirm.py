@@ -35,16 +35,16 @@ if TYPE_CHECKING:
 RESERVE_SHARE = 0.5  # the most of a time budget held back for the confirmation
 
 
-def run_seconds(run_dir: RunDir, candidate: Candidate) -> float:
+def run_seconds(candidate: Candidate) -> float:
     """What one more seed run of a candidate takes: the mean of its seed runs so far, else its search
     run's wall time, scaled up to its full epochs where it was pruned or stopped early."""
     seeds = [run.wall_s for r, run in candidate.runs.items() if r > 0 and run.status == "finished" and run.wall_s]
     if seeds:
         return sum(seeds) / len(seeds)
-    status = run_dir.trial(candidate.source).status()
-    wall, epochs = status.wall_s or 0.0, int(candidate.config.get("epochs") or 0)
-    cut = status.status in ("pruned", "stopped") and 0 < status.epoch < epochs
-    return wall * epochs / status.epoch if cut else wall
+    search, epochs = candidate.runs[0], int(candidate.config.get("epochs") or 0)
+    wall = search.wall_s or 0.0
+    cut = search.status in ("pruned", "stopped") and 0 < search.epochs_run < epochs
+    return wall * epochs / search.epochs_run if cut else wall
 
 
 def round_seconds(walls: list[float], at_once: int) -> float:
@@ -53,15 +53,15 @@ def round_seconds(walls: list[float], at_once: int) -> float:
     return sum(walls[i] for i in range(0, len(walls), at_once))
 
 
-def rounds_seconds(run_dir: RunDir, confirmation: Confirmation, at_once: int) -> list[tuple[int, float, float]]:
+def rounds_seconds(confirmation: Confirmation, at_once: int) -> list[tuple[int, float, float]]:
     """(round, its wall seconds, its longest run) for every round still owed, as the race stands
     (racing can only make it less)."""
     dropped = confirmation.dropped()
     live = [c for c in confirmation.candidates if c.source not in dropped and not c.unconfirmed]
-    walls = {c.source: run_seconds(run_dir, c) for c in live}
+    walls = {c.source: run_seconds(c) for c in live}
     out = []
     for r in range(1, confirmation.seeds + 1):
-        owed = [walls[c.source] for c in live if not c.settled(r)]
+        owed = [walls[c.source] for c in live if not c.seed_group.settled(r)]
         if owed:
             out.append((r, round_seconds(owed, at_once), max(owed)))
     return out
@@ -73,7 +73,7 @@ def reserve_seconds(run_dir: RunDir, objective: Objective, confirm: Confirm, at_
     confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds, write=False)
     if confirmation is None:
         return None
-    return sum(seconds for _, seconds, _ in rounds_seconds(run_dir, confirmation, at_once))
+    return sum(seconds for _, seconds, _ in rounds_seconds(confirmation, at_once))
 
 
 class Reserve(Stopper):
@@ -107,7 +107,7 @@ def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left:
     """Fewer fresh seeds when the rounds owed do not all fit in the `left` seconds (a round may end
     less than one run's time past them), said and recorded (a later `confirm` with more time asks
     for them again)."""
-    rounds = rounds_seconds(run_dir, confirmation, at_once)
+    rounds = rounds_seconds(confirmation, at_once)
     spent, fits = 0.0, rounds[0][0] - 1 if rounds else confirmation.seeds
     for r, seconds, longest in rounds:
         if spent + seconds > left + longest:
@@ -134,7 +134,7 @@ def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left:
 
 def ended_runs(confirmation: Confirmation) -> int:
     """Seed runs that ended with a result or a failure: a round that adds none ran nothing."""
-    return sum(len(c.fresh_values()) + sum(c.failed.values()) for c in confirmation.candidates)
+    return sum(c.seed_group.ended() for c in confirmation.candidates)
 
 
 def run_confirmation(
@@ -163,9 +163,8 @@ def run_confirmation(
         confirmation = fit_to_time(run_dir, confirmation, at_once, deadline - time.time(), console)
     runs_context = dataclasses.replace(context, trivial=None, save_every_model=True)
     while owed := confirmation.owed():
-        round_ = owed[0][1]
-        walls = [run_seconds(run_dir, c) for c, _ in owed]
-        if deadline is not None and time.time() + round_seconds(walls, at_once) > deadline + max(walls):
+        round_, seconds, longest = rounds_seconds(confirmation, at_once)[0]  # the round `owed` asks for
+        if deadline is not None and time.time() + seconds > deadline + longest:
             console.print("time budget spent: confirmation stopped with rounds still owed", markup=False)
             break
         jobs = []
@@ -188,7 +187,7 @@ def run_confirmation(
         round_context = dataclasses.replace(runs_context, jobs={job["optuna_number"]: job for job in jobs})
         space = {"optuna_number": tune.grid_search(list(round_context.jobs))}
         # A round whose runs take longer than measured is cut one run's time past the deadline.
-        time_left = None if deadline is None else max(1.0, deadline - time.time() + max(walls))
+        time_left = None if deadline is None else max(1.0, deadline - time.time() + longest)
         tuner = make_tuner(round_context, None, 1, progress, time_left=time_left, param_space=space)
         faults.point("confirm.round")
         before = ended_runs(confirmation)

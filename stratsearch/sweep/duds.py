@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from stratsearch.train.data import Dataset
     from stratsearch.train.trainer import EpochMetrics
 
-FALLING = 0.99  # the last third's mean loss must be below this fraction of the first third's
+FALLING = 0.99  # falling: the loss trend (beyond its noise, `loss_trend`) below this
 MIN_STEPS = 24  # fewer step losses are too noisy to call a trend
 MARGIN = 0.01  # how much better than the trivial score counts as learning, relative to it
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,13 +98,8 @@ def loss_trend(step_losses: list[float], epoch_steps: int) -> float:
         return 1.0
     first, last = window[:half], window[half:]
     mean_first, mean_last = sum(first) / len(first), sum(last) / len(last)
-    noise = math.sqrt(variance(first) / len(first) + variance(last) / len(last))
+    noise = math.sqrt(statistics.variance(first) / len(first) + statistics.variance(last) / len(last))
     return (mean_last + 2 * noise) / mean_first if mean_first > 0 else 1.0
-
-
-def variance(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
