@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from stratsearch.confirm.stats import ALPHA, MIN_PAIRS, interval, race
+from stratsearch.confirm.stats import ALPHA, MIN_PAIRS, MIN_SEED_PAIRS, interval, race
 
 REPEATS = 2000
 TRUE_ACCURACY = 0.85
@@ -37,7 +37,7 @@ def old_race(runs: dict[int, dict[int, float]]) -> list[int]:
     pvalues = {}
     for c, values in runs.items():
         shared = sorted(set(values) & set(runs[leader]))
-        if c == leader or len(shared) < MIN_PAIRS:
+        if c == leader or len(shared) < MIN_SEED_PAIRS:
             continue
         gaps = [runs[leader][r] - values[r] for r in shared]
         mean, sd = sum(gaps) / len(gaps), interval(gaps).sd

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict
 # Drift is measured once a trial has trained to its end (DRIFT_METRICS), the others every epoch.
 DRIFT_METRICS = {"drift": "min", "general_drift": "min"}
 TRIAL_METRICS = {"trainable_parameters": "min", "train_seconds": "min", "train_flops": "min", **DRIFT_METRICS}
+# Metrics in [0, 1]: a difference in them is spoken of in points (×100).
+UNIT_METRICS = {"accuracy", "macro_f1", "f1", "precision", "recall", "pearson", "spearman"}
 
 
 class Objective(BaseModel):
@@ -34,6 +36,12 @@ class Objective(BaseModel):
         the mean, as it was picked for scoring high; it only breaks ties, then the earlier trial."""
         mean = sum(fresh) / len(fresh)
         return self.sort_key(mean), self.sort_key(search) if search is not None else float("inf"), source
+
+    def signed(self, diff: float, unit: bool = True) -> str:
+        """A signed difference in the metric: "+5.3 points" for metrics in [0, 1], raw otherwise."""
+        if self.metric in UNIT_METRICS:
+            return f"{diff * 100:+.1f}" + (" points" if unit else "")
+        return f"{diff:+.4g}"
 
     @property
     def direction(self) -> str:

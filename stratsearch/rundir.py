@@ -2,6 +2,7 @@
 
     runs/NAME/space.yaml                 the space as run
     runs/NAME/run.json                   what the run was made from (RunInfo)
+    runs/NAME/validation_targets.npz     the validation split's targets, for the verdict's test
     runs/NAME/study.db                   the Optuna study (SQLite)
     runs/NAME/tune/                      Ray Tune's experiment state
     runs/NAME/sweep.json                 time spent, for the time budget across resumes (every 5 s)
@@ -37,9 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from stratsearch import faults, files
 from stratsearch.errors import StratsearchError
 from stratsearch.objective import Objective
+from stratsearch.predictions import save_predictions
 from stratsearch.tasks import TASKS, Task
 from stratsearch.train.config import DataSpec
 
@@ -336,9 +340,11 @@ class RunDir:
 
         return [record for record, _ in sorted(kept, key=key)]
 
-    # run.json
+    # run.json, and the validation targets the verdict's test scores stored predictions against
     def write_info(self, spec: SpaceSpec, model_path: Path, data: Dataset) -> None:
         splits = {"train": data.train, "validation": data.validation, "test": data.test}
+        targets = data.validation.targets
+        save_predictions(self.targets_path, targets if spec.task.token_level else np.asarray(targets))
         write_json(
             self.path / "run.json",
             {
@@ -359,6 +365,10 @@ class RunDir:
                 "search": spec.search.model_dump(exclude={"baseline"}),
             },
         )
+
+    @property
+    def targets_path(self) -> Path:
+        return self.path / "validation_targets.npz"
 
     def info(self) -> RunInfo:
         path = self.path / "run.json"

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -341,6 +342,12 @@ def test_run_confirms_the_top_candidates_and_reports_the_verdict(make_config, tm
     winner = confirmation.winner()
     assert winner is not None
     assert {int(t) for t in ensemble["roles"]} >= {winner.source} | {run.trial for run in winner.runs.values()}
+    # the verdict's test reads every fresh run's stored validation predictions against the targets
+    base = confirmation.by_source()[0]
+    assert set(confirmation.fresh_examples(winner)) == {1, 2} and set(confirmation.fresh_examples(base)) == {1, 2}
+    mine, base_s = confirmation.fresh_examples(winner), confirmation.fresh_examples(base)
+    same = all(np.array_equal(mine[r], base_s[r]) for r in (1, 2))
+    assert (confirmation.compare(winner, base).crossed is None) == same  # no test where nothing differs
     html = (tmp_path / "reports" / "tiny-sweep.html").read_text()
     assert html.index("Verdict") < html.index("Summary") < html.index("Confirmation over seeds")
     assert "winner" in html

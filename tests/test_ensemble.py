@@ -13,8 +13,9 @@ import yaml
 from stratsearch.cli import main
 from stratsearch.ensemble.combine import flatten
 from stratsearch.objective import Objective
+from stratsearch.predictions import load_predictions
 from stratsearch.rundir import RunDir
-from stratsearch.train.artifacts import has_model, load_predictions
+from stratsearch.train.artifacts import has_model
 from tests.conftest import run_args, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("no_ray_left_behind")

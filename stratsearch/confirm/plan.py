@@ -19,7 +19,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratsearch.confirm.stats import MIN_PAIRS, Drop, Interval, interval, race
+import numpy as np
+
+from stratsearch.confirm.examples import ValidationExamples
+from stratsearch.confirm.stats import (
+    MIN_PAIRS,
+    Crossed,
+    Drop,
+    Interval,
+    Paired,
+    detectable,
+    interval,
+    paired,
+    paired_examples,
+    race,
+)
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir, SeedGroup, read_json, seed_groups, write_json
 
@@ -71,15 +85,42 @@ class Candidate:
         return {**self.config, "seed": int(self.config.get("seed", 0)) + round_}
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """a − b on the fresh seeds both ran: over seeds × validation examples (None where predictions
+    are missing, or with fewer than two shared seeds) and over seeds alone."""
+
+    rounds: list[int]
+    crossed: Crossed | None
+    seeds: Paired
+
+
 @dataclass
 class Confirmation:
     candidates: list[Candidate]
     seeds: int
     objective: Objective
     baseline: int | None  # the source trial of the first baseline, when it is a candidate
+    examples: ValidationExamples | None = None  # each run's per-example contributions
 
     def by_source(self) -> dict[int, Candidate]:
         return {c.source: c for c in self.candidates}
+
+    def fresh_examples(self, c: Candidate, upto: int | None = None) -> dict[int, np.ndarray]:
+        """round → the run's per-example contributions to its score, over the fresh rounds with a
+        value whose predictions are stored."""
+        found = {r: self.examples.of(c.runs[r].trial) for r in c.fresh_values(upto=upto)} if self.examples else {}
+        return {r: x for r, x in found.items() if x is not None}
+
+    def compare(self, a: Candidate, b: Candidate, split: str = "validation") -> Comparison:
+        """a against b over their shared fresh seeds; the test over examples on validation only
+        (the test split's predictions are never used for a decision)."""
+        va, vb = a.fresh_values(split), b.fresh_values(split)
+        rounds = sorted(set(va) & set(vb))
+        over_examples = None
+        if split == "validation" and len(rounds) >= MIN_PAIRS:
+            over_examples = paired_examples(self.fresh_examples(a), self.fresh_examples(b), rounds)
+        return Comparison(rounds, over_examples, paired([va[r] for r in rounds], [vb[r] for r in rounds]))
 
     def dropped(self) -> dict[int, tuple[int, Drop]]:
         """Racing replayed round by round over the fresh rounds every live candidate has settled:
@@ -93,9 +134,23 @@ class Confirmation:
             if any(not c.seed_group.settled(r) for c in alive):
                 break
             runs = {c.source: c.fresh_values(upto=r) for c in alive}
-            _, drops = race(runs, self.objective.mode == "max", protected, looks=looks)
+            examples = {c.source: self.fresh_examples(c, upto=r) for c in alive}
+            _, drops = race(runs, self.objective.mode == "max", protected, looks=looks, examples=examples)
             out.update({d.candidate: (r, d) for d in drops})
         return out
+
+    def detectable(self) -> tuple[Candidate, Candidate, tuple[float, float]] | None:
+        """What difference from the baseline these seeds can detect, from the search runs of the
+        best searched candidate and the baseline (`stats.detectable`); None without both runs'
+        stored predictions."""
+        base = self.by_source().get(self.baseline) if self.baseline is not None else None
+        searched = [c for c in self.candidates if c is not base and 0 in c.runs]
+        if base is None or not searched or 0 not in base.runs or self.examples is None:
+            return None
+        a, b = self.examples.of(searched[0].runs[0].trial), self.examples.of(base.runs[0].trial)
+        if a is None or b is None or len(a) != len(b):
+            return None
+        return searched[0], base, detectable(a, b, self.seeds)
 
     def owed(self) -> list[tuple[Candidate, int]]:
         """The runs the next round needs: the lowest round some live candidate has not settled
@@ -197,7 +252,8 @@ def load_confirmation(run_dir: RunDir, objective: Objective, plan: dict | None =
         if candidate.runs.get(round_) is None or candidate.runs[round_].status != "finished":
             candidate.runs[round_] = seed_run(number, round_, status, objective)
     baseline = next((s for s in raw["candidates"] if records[s][0].config().get("baseline") == 0), None)
-    return Confirmation(list(candidates.values()), int(raw["seeds"]), objective, baseline)
+    examples = ValidationExamples(run_dir, objective.metric)
+    return Confirmation(list(candidates.values()), int(raw["seeds"]), objective, baseline, examples)
 
 
 def seed_run(number: int, round_: int, status: Any, objective: Objective) -> SeedRun:

@@ -1,8 +1,15 @@
-"""The statistics of a confirmation: a mean with its t interval, a paired t-test, and racing.
+"""The statistics of a confirmation: a mean with its t interval, the paired tests, and racing.
 
 Runs of two candidates are paired by round (round r is the r-th fresh seed, the same seed for
 every candidate), so the variation a seed brings to every candidate (an easy or hard data order,
 a lucky head initialisation) cancels in the difference.
+
+Two tests of a difference. Over seeds alone (`paired`), a paired t-test on the runs' scores: with
+2 seeds it has one degree of freedom and almost never calls a difference, however large. Over
+seeds × validation examples (`crossed`), a t-test on the difference of the runs' per-example
+contributions (`confirm/examples.py`) with both as random effects: it counts the seed's noise
+and the finite validation set's, and learns the example-level part from hundreds of examples
+rather than from two seeds (bench/verdict.py measures its false-positive rate and its power).
 """
 
 from __future__ import annotations
@@ -12,8 +19,11 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 ALPHA = 0.05
-MIN_PAIRS = 3  # racing never drops a candidate on fewer paired seeds: two agreeing seeds prove little
+MIN_PAIRS = 2  # racing never drops a candidate on fewer paired seeds (the test over seeds × examples)
+MIN_SEED_PAIRS = 3  # nor on fewer without per-example results: two agreeing seeds alone prove little
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,89 @@ def one_sided_worse(candidate: Sequence[float], leader: Sequence[float], higher_
 
 
 @dataclass(frozen=True)
+class Crossed:
+    """a − b over paired seeds × validation blocks: the mean difference, its standard error with
+    both the seed and the examples as random effects, and its Satterthwaite degrees of freedom."""
+
+    seeds: int
+    blocks: int
+    diff: float
+    se: float
+    df: float
+
+    def t(self) -> float:
+        return self.diff / self.se
+
+    @property
+    def p(self) -> float:
+        """Two-sided."""
+        from scipy.stats import t
+
+        return float(min(1.0, 2 * t.sf(abs(self.t()), self.df)))
+
+    def p_worse(self, higher_is_better: bool) -> float:
+        """One-sided p that a is worse than b."""
+        from scipy.stats import t
+
+        return float(t.sf(-self.t() if higher_is_better else self.t(), self.df))
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        from scipy.stats import t
+
+        half = float(t.ppf(0.5 + level / 2, self.df)) * self.se
+        return self.diff - half, self.diff + half
+
+
+def crossed(a: np.ndarray, b: np.ndarray) -> Crossed | None:
+    """The test over seeds × examples of two candidates' runs: `a` and `b` are (seeds, blocks)
+    contributions, row r of each the same fresh seed, column g the same validation block.
+
+    The difference d[s, g] = δ + seed effect + block effect + noise (a two-way random-effects
+    layout without replication). Its mean's variance is σ²_seed/S + σ²_block/B + σ²_noise/(SB),
+    estimated from the three mean squares, each variance component floored at zero (a seed or a
+    block effect is never credited with less than the noise shows); the t statistic's degrees of
+    freedom by Satterthwaite. With one seed there is no test: a seed effect cannot be told from
+    a difference between the strategies. The block effect is what makes this a claim about new
+    examples, not only about this validation set."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    seeds, blocks = d.shape
+    if seeds < 2 or blocks < 2:
+        return None
+    rows, cols, mean = d.mean(axis=1), d.mean(axis=0), float(d.mean())
+    ms_seed = blocks * float(((rows - mean) ** 2).sum()) / (seeds - 1)
+    ms_block = seeds * float(((cols - mean) ** 2).sum()) / (blocks - 1)
+    ms_noise = float(((d - rows[:, None] - cols[None, :] + mean) ** 2).sum()) / ((seeds - 1) * (blocks - 1))
+    # σ²_seed·B + σ²_noise = max(ms_seed, ms_noise) and σ²_block·S = max(ms_block − ms_noise, 0):
+    # the variance is the sum of the mean squares that these use, over S·B.
+    terms = [(ms_seed, seeds - 1) if ms_seed > ms_noise else (ms_noise, (seeds - 1) * (blocks - 1))]
+    if ms_block > ms_noise:
+        terms += [(ms_block, blocks - 1), (-ms_noise, (seeds - 1) * (blocks - 1))]
+    total = sum(ms for ms, _ in terms)
+    if total <= 0:  # the same difference in every cell: nothing to measure noise by
+        return None
+    df = total**2 / sum(ms**2 / df for ms, df in terms)
+    return Crossed(seeds, blocks, mean, math.sqrt(total / (seeds * blocks)), df)
+
+
+POWER = 0.8
+
+
+def detectable(a: np.ndarray, b: np.ndarray, seeds: int, alpha: float = ALPHA) -> tuple[float, float]:
+    """The smallest difference `crossed` finds with POWER at two-sided α after `seeds` fresh seeds,
+    judged before any ran from one run of each (`a`, `b`: their block contributions). Their
+    per-block differences vary by σ²_block + σ²_noise, and one run cannot tell the two apart:
+    the noise part shrinks with more seeds, the block part does not. So a range: from all of it
+    noise (the smaller figure) to all of it the strategies' own (the larger). A seed effect that
+    moves every example at once is not seen here and can only raise it."""
+    from scipy.stats import norm
+
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    per_block = float(d.var(ddof=1)) / len(d)
+    factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
+    return factor * math.sqrt(per_block / max(1, seeds)), factor * math.sqrt(per_block)
+
+
+@dataclass(frozen=True)
 class Drop:
     candidate: int
     p: float  # Bonferroni-adjusted (see `race`)
@@ -92,29 +185,49 @@ def race(
     protected: set[int],
     alpha: float = ALPHA,
     looks: int = 1,
+    examples: dict[int, dict[int, np.ndarray]] | None = None,
 ) -> tuple[int | None, list[Drop]]:
     """Successive elimination after a round: the leader (best mean) and the candidates significantly
-    worse than it. `runs` maps candidate → {round: value} over fresh seeds; `protected` are never
-    dropped (the baseline, the reference every candidate is reported against). A candidate is
-    dropped when a one-sided paired test over the rounds it shares with the leader (at least
-    MIN_PAIRS) gives p < α / (k (k − 1) × looks): Bonferroni over every ordered pair of the k
-    candidates, because the leader is picked on the same runs it is tested against (a drop claims
-    that some candidate is worse than some other, whichever the noise made the leader), and over
-    the `looks` racing takes in a confirmation. So among equal candidates the chance of any drop in
-    the whole confirmation is at most α (bench/racing.py measures it)."""
+    worse than it. `runs` maps candidate → {round: value} over fresh seeds, `examples` candidate →
+    {round: per-example contributions} where the predictions are stored; `protected` are never
+    dropped (the baseline, the reference every candidate is reported against).
+
+    A candidate is dropped when a one-sided test over the rounds it shares with the leader gives
+    p < α / (k (k − 1) × looks): the test over seeds × examples (`crossed`, from MIN_PAIRS shared
+    rounds) where both have every such round's examples, else the paired test over seeds alone
+    (from MIN_SEED_PAIRS). Bonferroni over every ordered pair of the k candidates, because the
+    leader is picked on the same runs it is tested against (a drop claims that some candidate is
+    worse than some other, whichever the noise made the leader), and over the `looks` racing
+    takes in a confirmation. So among equal candidates the chance of any drop in the whole
+    confirmation is at most α (bench/racing.py, bench/verdict.py measure it)."""
     scored = {c: r for c, r in runs.items() if r}
     if not scored:
         return None, []
+    examples = examples or {}
     sign = 1 if higher_is_better else -1
     leader = max(scored, key=lambda c: (sign * sum(scored[c].values()) / len(scored[c]), -c))
     comparisons = max(1, len(scored) * (len(scored) - 1) * looks)
     drops = []
     for c, values in sorted(scored.items()):
         shared = sorted(set(values) & set(scored[leader]))
-        if c == leader or c in protected or len(shared) < MIN_PAIRS:
+        if c == leader or c in protected:
             continue
-        mine, best = [values[r] for r in shared], [scored[leader][r] for r in shared]
-        p = min(1.0, one_sided_worse(mine, best, higher_is_better) * comparisons)
+        test = paired_examples(examples.get(c, {}), examples.get(leader, {}), shared)
+        if test is not None and len(shared) >= MIN_PAIRS:
+            p = test.p_worse(higher_is_better)
+        elif len(shared) >= MIN_SEED_PAIRS:
+            p = one_sided_worse([values[r] for r in shared], [scored[leader][r] for r in shared], higher_is_better)
+        else:
+            continue
+        p = min(1.0, p * comparisons)
         if p < alpha:
-            drops.append(Drop(c, p, len(shared), sign * (sum(best) - sum(mine)) / len(shared)))
+            gap = sign * sum(scored[leader][r] - values[r] for r in shared) / len(shared)
+            drops.append(Drop(c, p, len(shared), gap))
     return leader, drops
+
+
+def paired_examples(a: dict[int, np.ndarray], b: dict[int, np.ndarray], rounds: list[int]) -> Crossed | None:
+    """`crossed` over `rounds`, when both candidates have every one's per-example contributions."""
+    if not all(r in a and r in b and len(a[r]) == len(b[r]) for r in rounds):
+        return None
+    return crossed(np.stack([a[r] for r in rounds]), np.stack([b[r] for r in rounds])) if rounds else None

@@ -189,7 +189,8 @@ def load_members(
 ) -> list[Member]:
     """The members' stored predictions; where a file is missing or unreadable (a disk fault), the
     member's saved model predicts again and the files are written anew."""
-    from stratsearch.train.artifacts import load_model, read_predictions, save_predictions
+    from stratsearch.predictions import read_predictions, save_predictions
+    from stratsearch.train.artifacts import load_model
 
     members = []
     for record in records:
@@ -266,7 +267,8 @@ def write_ensemble(
     """Build the ensemble of `pool` and write the `ensemble/` folder; returns what ensemble.json holds."""
     import pandas as pd
 
-    from stratsearch.train.artifacts import save_model, save_predictions
+    from stratsearch.predictions import save_predictions
+    from stratsearch.train.artifacts import save_model
 
     out = run_dir.ensemble_dir
     rows, recipe, chosen = build_ensemble(pool, method)

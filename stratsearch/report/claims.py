@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from stratsearch.objective import UNIT_METRICS
 from stratsearch.report.describe import branch
-from stratsearch.report.findings import UNIT_METRICS, Contrast, shown, trials
+from stratsearch.report.findings import Contrast, shown, trials
 from stratsearch.report.view import RunView, TrialView
 from stratsearch.train.data import PROBE_SIZE
 

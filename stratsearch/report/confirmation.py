@@ -14,11 +14,10 @@ import math
 from typing import Any
 
 from stratsearch.confirm.plan import Candidate, Confirmation
-from stratsearch.confirm.stats import ALPHA, MIN_PAIRS, Interval, paired
+from stratsearch.confirm.stats import ALPHA, MIN_PAIRS, Interval
 from stratsearch.objective import Objective
 from stratsearch.report.describe import describe
 from stratsearch.report.document import Figure, Paragraph, Table
-from stratsearch.report.findings import amount
 from stratsearch.report.plots import confirmation_plot
 from stratsearch.report.tradeoffs import front_words, sweep_front
 from stratsearch.report.view import RunView
@@ -36,37 +35,54 @@ def spread(i: Interval) -> str:
     return f"{i.mean:.4f} ± {i.sd:.4f} (95 % CI {i.low:.4f} to {i.high:.4f}, {i.n} seeds)"
 
 
-def fresh_pairs(a: Candidate, b: Candidate, split: str) -> tuple[list[float], list[float]]:
-    va, vb = a.values(split), b.values(split)
-    rounds = sorted(r for r in set(va) & set(vb) if r > 0)
-    return [va[r] for r in rounds], [vb[r] for r in rounds]
+def ci_words(view: RunView, low: float, high: float) -> str:
+    o = view.objective
+    return f"95 % CI {o.signed(low, unit=False)} to {o.signed(high)}"
 
 
-def against_baseline(view: RunView, winner: Candidate, base: Candidate) -> str:
-    """The winner against the baseline on the fresh seeds: the difference, its interval, the p."""
-    a, b = fresh_pairs(winner, base, "validation")
-    if len(a) < 2:
-        seen = "" if not a else f" (on {len(a)} paired fresh seed: {sum(a) - sum(b):+.4f} against {label(base)})"
+def against_baseline(view: RunView, confirmation: Confirmation, winner: Candidate, base: Candidate) -> str:
+    """The winner against the baseline on their shared fresh seeds: the difference, and the test
+    over seeds × validation examples beside the test over seeds alone."""
+    on = confirmation.compare(winner, base)
+    a, b = winner.fresh_values(), base.fresh_values()
+    if len(on.rounds) < 2:
+        seen = ""
+        if on.rounds:
+            gap = a[on.rounds[0]] - b[on.rounds[0]]
+            seen = f" (on 1 paired fresh seed: {view.objective.signed(gap)} against {label(base)})"
         return (
-            f"Against the baseline there is no test yet{seen}: a paired test over seeds needs two fresh"
-            f" seeds; `stratsearch confirm {view.run_dir} --seeds 2` adds one."
+            f"Against the baseline there is no test yet{seen}: the paired tests need two fresh seeds;"
+            f" `stratsearch confirm {view.run_dir} --seeds 2` adds one."
         )
-    test = paired(a, b)
-    d = test.diff
-    better = view.objective.better(d.mean, 0.0)
-    stats = (
-        f"{'+' if d.mean >= 0 else '−'}{amount(view, d.mean)} on validation {view.metric}, 95 % CI"
-        f" {d.low:+.4f} to {d.high:+.4f}, {p_words(test.p)} over {test.n} fresh seeds"
+    seeds, test = on.seeds, on.crossed
+    diff = seeds.diff.mean
+    said = f"{view.objective.signed(diff)} on validation {view.metric}"
+    seeds_only = (
+        f"{ci_words(view, seeds.diff.low, seeds.diff.high)}, {p_words(seeds.p)} over {seeds.n} fresh seeds"
+        if seeds.diff.low is not None
+        else f"{p_words(seeds.p)}"
     )
-    ta, tb = fresh_pairs(winner, base, "test")
+    if test is None:  # predictions missing: the seeds alone
+        stats, p = seeds_only, seeds.p
+    else:
+        low, high = test.interval()
+        n = view.info.sizes.get("validation")
+        stats = (
+            f"{ci_words(view, low, high)}, p = {test.p:.2g} in a paired t-test over {test.seeds} fresh seeds ×"
+            f" {n or 'the'} validation examples, which counts the noise of both; over the seeds alone {seeds_only}"
+        )
+        p = test.p
     on_test = ""
-    if len(ta) >= 2:
-        t = paired(ta, tb)
-        on_test = f"; on test {t.diff.mean:+.4f} (95 % CI {t.diff.low:+.4f} to {t.diff.high:+.4f}, {p_words(t.p)})"
-    if test.p < ALPHA and better:
-        return f"It beat {label(base)}: {stats}{on_test}."
+    test_seeds = confirmation.compare(winner, base, "test").seeds
+    if test_seeds.n >= 2 and test_seeds.diff.low is not None:
+        on_test = (
+            f"; on test {view.objective.signed(test_seeds.diff.mean)}"
+            f" ({ci_words(view, test_seeds.diff.low, test_seeds.diff.high)} over the seeds alone)"
+        )
+    if p < ALPHA and view.objective.better(diff, 0.0):
+        return f"It beat {label(base)}: {said} ({stats}){on_test}."
     return (
-        f"Against {label(base)} it is within noise: {stats}{on_test}."
+        f"Against {label(base)} it is within noise: {said} ({stats}){on_test}."
         " The evidence does not show it is better than the default."
     )
 
@@ -115,7 +131,7 @@ def verdict(view: RunView) -> list[str]:
         f" {spread(winner.fresh())}; on test {spread(winner.fresh('test'))}."
     ]
     if base is not None:
-        lines.append(against_baseline(view, winner, base))
+        lines.append(against_baseline(view, confirmation, winner, base))
     search_run = winner.values().get(0)
     fresh = winner.fresh()
     if search_run is not None and fresh.n:
@@ -207,8 +223,12 @@ def confirmation_blocks(view: RunView) -> list[Any]:
         f" epochs, no pruning): {len(runs)} runs, {spent / 60:.1f} min{share}. Mean ± standard deviation and"
         " 95 % Student t intervals over the fresh seeds; the winner is the best mean over the fresh seeds"
         " (the search run, picked for scoring high, only breaks ties). A seed run that failed ran once more."
-        f" Racing (a one-sided paired t-test against the leader on the fresh seeds, from {MIN_PAIRS} paired"
-        " seeds on, Bonferroni-corrected over every pair of candidates and every look, so that equal"
+        " Differences are tested over seeds × validation examples: a paired t-test on each run's"
+        " per-example share of its score, with the seed and the examples as random effects, so that two"
+        " or three seeds suffice when hundreds of examples agree (a test over seeds alone has one degree"
+        " of freedom with two seeds, and is given beside it)."
+        f" Racing (that test, one-sided against the leader, from {MIN_PAIRS} paired seeds on,"
+        " Bonferroni-corrected over every pair of candidates and every look, so that equal"
         f" candidates are dropped with a chance of at most α = {ALPHA} in all) saved {saved}."
     )
     figure = Figure("confirmation", confirmation_plot(view.metric, confirmation), "fresh-seed means with 95 % CI")

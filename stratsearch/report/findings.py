@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from stratsearch.ensemble.methods import METHODS
+from stratsearch.objective import UNIT_METRICS
 from stratsearch.report.describe import describe, number
 from stratsearch.report.view import RunView
 
 ALPHA = 0.05
-UNIT_METRICS = {"accuracy", "macro_f1", "f1", "precision", "recall", "pearson", "spearman"}
 
 
 @dataclass

@@ -25,6 +25,7 @@ from ray.tune.stopper import Stopper
 
 from stratsearch import faults
 from stratsearch.confirm.plan import CONFIRMATION, Candidate, Confirmation, plan_confirmation, record_seeds
+from stratsearch.confirm.stats import ALPHA, POWER
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
 
@@ -132,6 +133,33 @@ def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left:
     return dataclasses.replace(confirmation, seeds=fits)
 
 
+def say_detectable(confirmation: Confirmation, run_dir: RunDir, console: Any) -> None:
+    """Before any time is spent: what difference from the baseline the planned seeds can detect,
+    and whether the search's own gap is as large."""
+    found = confirmation.detectable()
+    if found is None or not confirmation.seeds:
+        return
+    top, base, (low, high) = found
+    o = confirmation.objective
+    examples = run_dir.info().sizes.get("validation", "the")
+    searched, baseline = top.values().get(0), base.values().get(0)
+    gap = None if searched is None or baseline is None else searched - baseline
+    console.print(
+        f"confirmation: {confirmation.seeds} fresh seed(s) × {examples} validation examples can detect a"
+        f" difference from the baseline of about {o.signed(low, unit=False).lstrip('+')} to"
+        f" {o.signed(high).lstrip('+')} in {o.metric} ({POWER:.0%} power, α = {ALPHA}; judged from how the"
+        f" search runs of trial {top.source} and the baseline differ example by example)"
+        + ("" if gap is None else f"; the search runs differ by {o.signed(gap)}"),
+        markup=False,
+    )
+    if gap is not None and abs(gap) < low:
+        console.print(
+            "  the search's gap is below that: expect 'within noise' unless more seeds (confirm.seeds)"
+            " or more validation examples are given",
+            markup=False,
+        )
+
+
 def ended_runs(confirmation: Confirmation) -> int:
     """Seed runs that ended with a result or a failure: a round that adds none ran nothing."""
     return sum(c.seed_group.ended() for c in confirmation.candidates)
@@ -161,6 +189,8 @@ def run_confirmation(
         return None
     if deadline is not None:
         confirmation = fit_to_time(run_dir, confirmation, at_once, deadline - time.time(), console)
+    if confirmation.owed():
+        say_detectable(confirmation, run_dir, console)
     runs_context = dataclasses.replace(context, trivial=None, save_every_model=True)
     while owed := confirmation.owed():
         round_, seconds, longest = rounds_seconds(confirmation, at_once)[0]  # the round `owed` asks for

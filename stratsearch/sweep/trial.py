@@ -118,7 +118,7 @@ class TrialRunner:
     def report(self, m: EpochMetrics) -> None:
         from ray import tune
 
-        from stratsearch.train.artifacts import save_predictions
+        from stratsearch.predictions import save_predictions
 
         faults.point("trial.epoch")
         metric = self.context.objective.metric
@@ -162,7 +162,8 @@ class TrialRunner:
         return ahead < ctx.keep_top
 
     def finish(self, result: TrainResult, config: dict) -> None:
-        from stratsearch.train.artifacts import save_model, save_predictions
+        from stratsearch.predictions import save_predictions
+        from stratsearch.train.artifacts import save_model
 
         ctx = self.context
         # Measured before saving, which folds LoRA adapters into the weights.

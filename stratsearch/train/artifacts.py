@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from torch import nn
 
 from stratsearch import faults, files
+from stratsearch.predictions import save_predictions
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
 from stratsearch.train.strategies.heads import HeadConfig
@@ -40,34 +39,6 @@ def merge_adapters(backbone: nn.Module) -> nn.Module:
             parent_name, _, child = name.rpartition(".")
             setattr(backbone.get_submodule(parent_name) if parent_name else backbone, child, module.get_base_layer())
     return backbone
-
-
-def save_predictions(path: Path, predictions: Any) -> None:
-    """Per-word predictions are ragged: stored flat with per-example lengths."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with files.atomic_file(path, "wb") as handle:
-        if isinstance(predictions, list):
-            np.savez(handle, values=np.concatenate(predictions), lengths=np.array([len(p) for p in predictions]))
-        else:
-            np.savez(handle, values=predictions)
-        faults.point("trial.predictions")
-
-
-def load_predictions(path: Path) -> Any:
-    """The inverse of `save_predictions`."""
-    with np.load(path) as stored:
-        values = stored["values"]
-        if "lengths" not in stored:
-            return values
-        return np.split(values, np.cumsum(stored["lengths"])[:-1])
-
-
-def read_predictions(path: Path) -> Any | None:
-    """`load_predictions`, or None when the file is missing or unreadable (truncated, garbled)."""
-    try:
-        return load_predictions(path)
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
-        return None
 
 
 def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict[str, Any]) -> None:

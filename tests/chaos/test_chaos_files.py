@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from stratsearch.cli import main
+from stratsearch.predictions import read_predictions
 from stratsearch.rundir import RunDir
-from stratsearch.train.artifacts import read_predictions
 from tests.chaos.conftest import add_row, assert_kept, assert_whole, chaos_space, ended, spawn
 from tests.conftest import run_args
 
