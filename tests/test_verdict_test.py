@@ -118,9 +118,9 @@ def test_the_issue_s_five_points_on_two_seeds_are_called_where_the_seeds_alone_c
     test = crossed(runs["winner"], runs["baseline"])
     assert test is not None and test.diff == pytest.approx(0.0533, abs=1e-4)
     assert test.p < 0.01 and test.interval()[0] > 0.01
-    # and from one search run of each, before any seed ran: 5 points are within what 2 seeds detect
-    low, high = detectable(runs["winner"][0], runs["baseline"][0], seeds=2)
-    assert low < high < 0.0533
+    # and from one search run of each, before any seed ran: 5 points are above what the 300
+    # examples can show at best
+    assert 0.02 < detectable(runs["winner"][0], runs["baseline"][0]) < 0.0533
 
 
 def confirmation_run(root: Path, worse: list[np.ndarray], predictions: bool = True) -> RunDir:

@@ -139,10 +139,10 @@ class Confirmation:
             out.update({d.candidate: (r, d) for d in drops})
         return out
 
-    def detectable(self) -> tuple[Candidate, Candidate, tuple[float, float]] | None:
-        """What difference from the baseline these seeds can detect, from the search runs of the
-        best searched candidate and the baseline (`stats.detectable`); None without both runs'
-        stored predictions."""
+    def detectable(self) -> tuple[Candidate, Candidate, float] | None:
+        """The smallest difference from the baseline this validation set can show (`stats.detectable`),
+        from the search runs of the best searched candidate and the baseline; None without both
+        runs' stored predictions."""
         base = self.by_source().get(self.baseline) if self.baseline is not None else None
         searched = [c for c in self.candidates if c is not base and 0 in c.runs]
         if base is None or not searched or 0 not in base.runs or self.examples is None:
@@ -150,7 +150,7 @@ class Confirmation:
         a, b = self.examples.of(searched[0].runs[0].trial), self.examples.of(base.runs[0].trial)
         if a is None or b is None or len(a) != len(b):
             return None
-        return searched[0], base, detectable(a, b, self.seeds)
+        return searched[0], base, detectable(a, b)
 
     def owed(self) -> list[tuple[Candidate, int]]:
         """The runs the next round needs: the lowest round some live candidate has not settled

@@ -128,11 +128,12 @@ def crossed(a: np.ndarray, b: np.ndarray) -> Crossed | None:
 
     The difference d[s, g] = δ + seed effect + block effect + noise (a two-way random-effects
     layout without replication). Its mean's variance is σ²_seed/S + σ²_block/B + σ²_noise/(SB),
-    estimated from the three mean squares, each variance component floored at zero (a seed or a
-    block effect is never credited with less than the noise shows); the t statistic's degrees of
-    freedom by Satterthwaite. With one seed there is no test: a seed effect cannot be told from
-    a difference between the strategies. The block effect is what makes this a claim about new
-    examples, not only about this validation set."""
+    estimated from the three mean squares, each variance component floored at zero; the t
+    statistic's degrees of freedom by Satterthwaite. Power comes from the block part: where the
+    strategies differ example by example, it dominates and has B − 1 degrees of freedom. With
+    one seed there is no test: a seed effect cannot be told from a difference between the
+    strategies. The block effect is what makes this a claim about new examples, not only about
+    this validation set (which the test over seeds alone is)."""
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     seeds, blocks = d.shape
     if seeds < 2 or blocks < 2:
@@ -142,8 +143,12 @@ def crossed(a: np.ndarray, b: np.ndarray) -> Crossed | None:
     ms_block = seeds * float(((cols - mean) ** 2).sum()) / (blocks - 1)
     ms_noise = float(((d - rows[:, None] - cols[None, :] + mean) ** 2).sum()) / ((seeds - 1) * (blocks - 1))
     # σ²_seed·B + σ²_noise = max(ms_seed, ms_noise) and σ²_block·S = max(ms_block − ms_noise, 0):
-    # the variance is the sum of the mean squares that these use, over S·B.
-    terms = [(ms_seed, seeds - 1) if ms_seed > ms_noise else (ms_noise, (seeds - 1) * (blocks - 1))]
+    # the variance is the sum of the mean squares that these use, over S·B. The seed part is learnt
+    # from S − 1 degrees of freedom whichever is larger: two seeds that happen to agree say little
+    # about a seed effect that moves every example at once (bench/verdict.py: counting it by the
+    # per-example noise's degrees of freedom called one of four same-strategy pairs different 13-15 %
+    # of the time at α = 5 %).
+    terms = [(max(ms_seed, ms_noise), seeds - 1)]
     if ms_block > ms_noise:
         terms += [(ms_block, blocks - 1), (-ms_noise, (seeds - 1) * (blocks - 1))]
     total = sum(ms for ms, _ in terms)
@@ -156,19 +161,18 @@ def crossed(a: np.ndarray, b: np.ndarray) -> Crossed | None:
 POWER = 0.8
 
 
-def detectable(a: np.ndarray, b: np.ndarray, seeds: int, alpha: float = ALPHA) -> tuple[float, float]:
-    """The smallest difference `crossed` finds with POWER at two-sided α after `seeds` fresh seeds,
-    judged before any ran from one run of each (`a`, `b`: their block contributions). Their
-    per-block differences vary by σ²_block + σ²_noise, and one run cannot tell the two apart:
-    the noise part shrinks with more seeds, the block part does not. So a range: from all of it
-    noise (the smaller figure) to all of it the strategies' own (the larger). A seed effect that
-    moves every example at once is not seen here and can only raise it."""
+def detectable(a: np.ndarray, b: np.ndarray, alpha: float = ALPHA) -> float:
+    """The smallest difference `crossed` finds with POWER at two-sided α on this validation set,
+    judged before any fresh seed ran, from one run of each candidate (`a`, `b`: their block
+    contributions): where the runs' per-block differences are all the strategies' own and the
+    seeds agree, the variance of the mean difference is their variance over B, whatever the
+    number of seeds. Differences that are partly seed-to-seed chance need more seeds than that to
+    be called (with two, the test learns the seed's noise from one degree of freedom), so it is a
+    floor: only more validation examples lower it."""
     from scipy.stats import norm
 
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    per_block = float(d.var(ddof=1)) / len(d)
-    factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
-    return factor * math.sqrt(per_block / max(1, seeds)), factor * math.sqrt(per_block)
+    return float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER)) * math.sqrt(float(d.var(ddof=1)) / len(d))
 
 
 @dataclass(frozen=True)

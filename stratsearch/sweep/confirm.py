@@ -134,30 +134,27 @@ def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left:
 
 
 def say_detectable(confirmation: Confirmation, run_dir: RunDir, console: Any) -> None:
-    """Before any time is spent: what difference from the baseline the planned seeds can detect,
-    and whether the search's own gap is as large."""
+    """Before any time is spent: the smallest difference from the baseline the confirmation can
+    call on this validation set, and whether the search's own gap is as large."""
     found = confirmation.detectable()
-    if found is None or not confirmation.seeds:
+    if found is None:
         return
-    top, base, (low, high) = found
+    top, base, floor = found
     o = confirmation.objective
     examples = run_dir.info().sizes.get("validation", "the")
     searched, baseline = top.values().get(0), base.values().get(0)
     gap = None if searched is None or baseline is None else searched - baseline
     console.print(
-        f"confirmation: {confirmation.seeds} fresh seed(s) × {examples} validation examples can detect a"
-        f" difference from the baseline of about {o.signed(low, unit=False).lstrip('+')} to"
-        f" {o.signed(high).lstrip('+')} in {o.metric} ({POWER:.0%} power, α = {ALPHA}; judged from how the"
-        f" search runs of trial {top.source} and the baseline differ example by example)"
-        + ("" if gap is None else f"; the search runs differ by {o.signed(gap)}"),
+        f"confirmation: {confirmation.seeds} fresh seed(s) × {examples} validation examples. From how the"
+        f" search runs of trial {top.source} and the baseline differ example by example, it calls a"
+        f" difference in {o.metric} with {POWER:.0%} power (α = {ALPHA}) from about"
+        f" {o.signed(floor).lstrip('+')} at best, when the seeds agree; runs that differ from seed to seed"
+        " need more seeds for that, and only more validation examples lower it"
+        + ("" if gap is None else f". The search runs differ by {o.signed(gap)}"),
         markup=False,
     )
-    if gap is not None and abs(gap) < low:
-        console.print(
-            "  the search's gap is below that: expect 'within noise' unless more seeds (confirm.seeds)"
-            " or more validation examples are given",
-            markup=False,
-        )
+    if gap is not None and abs(gap) < floor:
+        console.print("  the search's gap is below that: expect 'within noise' from this confirmation", markup=False)
 
 
 def ended_runs(confirmation: Confirmation) -> int:
