@@ -13,15 +13,22 @@ import numpy as np
 from stratsearch import faults, files
 
 
-def save_predictions(path: Path, predictions: Any) -> None:
-    """Per-word predictions are ragged: stored flat with per-example lengths."""
+def save_predictions(
+    path: Path, predictions: Any, beside: dict[str, np.ndarray] | None = None, fault: str | None = "trial.predictions"
+) -> None:
+    """Per-word predictions are ragged: stored flat with per-example lengths. `beside`: further
+    arrays stored with them; `fault`: the chaos suite's point between writing and renaming (a
+    trial's predictions; None for the run's own files, which the suite does not aim at)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = dict(beside or {})
+    if isinstance(predictions, list):
+        arrays |= {"values": np.concatenate(predictions), "lengths": np.array([len(p) for p in predictions])}
+    else:
+        arrays |= {"values": predictions}
     with files.atomic_file(path, "wb") as handle:
-        if isinstance(predictions, list):
-            np.savez(handle, values=np.concatenate(predictions), lengths=np.array([len(p) for p in predictions]))
-        else:
-            np.savez(handle, values=predictions)
-        faults.point("trial.predictions")
+        np.savez(handle, **arrays)
+        if fault:
+            faults.point(fault)
 
 
 def load_predictions(path: Path) -> Any:

@@ -10,7 +10,8 @@
     runs/NAME/trials/0007/config.json    resolved config, Optuna params, versions
     runs/NAME/trials/0007/metrics.jsonl  one line per epoch (appended as it trains)
     runs/NAME/trials/0007/status.json    running | finished | pruned | stopped | failed | interrupted
-    runs/NAME/trials/0007/predictions/   best epoch's validation (and, when it finished, test) predictions
+    runs/NAME/trials/0007/predictions/   best epoch's validation (and, when it finished, test) predictions,
+                                         and their per-block shares of the objective (the verdict's test)
     runs/NAME/ensemble/                  the ensemble of the top-k trials
     runs/NAME/confirm.json               the confirmation over seeds: its candidates and seeds (confirm/plan.py)
 
@@ -183,6 +184,11 @@ class TrialRecord:
     def predictions_path(self, split: str) -> Path:
         return self.folder / "predictions" / f"{split}.npz"
 
+    def shares_path(self, metric: str) -> Path:
+        """The validation predictions' per-block shares of `metric` (confirm/examples.py), kept
+        because scoring every block again is slow for some tasks (seqeval)."""
+        return self.folder / "predictions" / f"validation.{metric}.shares.npz"
+
     def config(self) -> dict:
         if not self.recorded:  # `RunDir.trials` reads it to list the trial; its callers read it again
             self.recorded = read_json(self.folder / "config.json")
@@ -344,7 +350,7 @@ class RunDir:
     def write_info(self, spec: SpaceSpec, model_path: Path, data: Dataset) -> None:
         splits = {"train": data.train, "validation": data.validation, "test": data.test}
         targets = data.validation.targets
-        save_predictions(self.targets_path, targets if spec.task.token_level else np.asarray(targets))
+        save_predictions(self.targets_path, targets if spec.task.token_level else np.asarray(targets), fault=None)
         write_json(
             self.path / "run.json",
             {

@@ -11,11 +11,11 @@ import optuna
 import pytest
 from scipy.stats import ttest_1samp
 
-from stratsearch.confirm.examples import contributions
+from stratsearch.confirm.examples import COMPUTED, ValidationExamples, contributions
 from stratsearch.confirm.plan import CONFIRMATION, load_confirmation, plan_confirmation
 from stratsearch.confirm.stats import ALPHA, crossed, detectable, paired
 from stratsearch.objective import Objective
-from stratsearch.predictions import save_predictions
+from stratsearch.predictions import load_predictions, save_predictions
 from stratsearch.report.confirmation import verdict
 from stratsearch.report.view import load_run
 from stratsearch.rundir import RunDir, write_json
@@ -178,6 +178,7 @@ def test_racing_drops_a_far_worse_candidate_after_two_seeds_when_the_examples_sa
     confirmation = load_confirmation(run_dir, ACCURACY)
     assert confirmation is not None
     assert set(confirmation.dropped()) == {2} and confirmation.dropped()[2][0] == 2
+    assert confirmation.dropped()[2][1].over == "seeds × examples"
     assert sorted(c.source for c, _ in confirmation.owed()) == [0, 1]
     # without stored predictions, two seeds are too few for the test over seeds alone
     bare = load_confirmation(confirmation_run(tmp_path / "without", worse, predictions=False), ACCURACY)
@@ -194,3 +195,20 @@ def test_the_verdict_says_it_beat_the_baseline_with_the_test_over_examples_and_t
     assert words.startswith("It beat trial 0 (baseline): +5.3 points on validation accuracy")
     assert "2 fresh seeds × 300 validation examples" in words
     assert "over the seeds alone 95 % CI" in words and "paired t-test p = 0.079" in words
+
+
+def test_a_run_s_shares_are_scored_once_per_predictions_file(tmp_path: Path) -> None:
+    run_dir = confirmation_run(tmp_path, [errors(N, range(0, 45)), errors(N, range(3, 50))])
+    first = ValidationExamples(run_dir, "accuracy").of(3)
+    assert first is not None and run_dir.trial(3).shares_path("accuracy").is_file()
+    # another process reads them back rather than scoring every block again (no targets needed)
+    COMPUTED.clear()
+    targets = run_dir.targets_path.read_bytes()
+    run_dir.targets_path.unlink()
+    again = ValidationExamples(run_dir, "accuracy").of(3)
+    assert again is not None and np.array_equal(again, first)
+    # new predictions in the file (a resumed trial's better epoch) are scored afresh
+    run_dir.targets_path.write_bytes(targets)
+    stored = load_predictions(run_dir.trial(3).predictions_path("validation"))
+    save_predictions(run_dir.trial(3).predictions_path("validation"), stored[::-1].copy())
+    assert not np.array_equal(ValidationExamples(run_dir, "accuracy").of(3), first)

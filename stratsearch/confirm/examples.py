@@ -17,12 +17,13 @@ targets (`RunDir.targets_path`, written when the sweep starts) are all it needs.
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stratsearch.predictions import read_predictions
+from stratsearch.predictions import read_predictions, save_predictions
 from stratsearch.rundir import RunDir, file_stamp
 from stratsearch.tasks import Task
 
@@ -59,7 +60,9 @@ def take(values: Any, keep: np.ndarray) -> Any:
 
 class ValidationExamples:
     """Per trial of a run directory, its validation predictions' block contributions to the
-    objective's metric (None where the predictions or the run's targets are missing)."""
+    objective's metric (None where the predictions or the run's targets are missing). Computed
+    once per predictions file: kept beside it (`TrialRecord.shares_path`) with the stamp of the
+    file they came from, and in this process."""
 
     def __init__(self, run_dir: RunDir, metric: str):
         self.run_dir = run_dir
@@ -68,10 +71,18 @@ class ValidationExamples:
         self.targets: Any = None
 
     def of(self, trial: int) -> np.ndarray | None:
-        path = self.run_dir.trial(trial).predictions_path("validation")
-        key = (path, file_stamp(path), self.metric)
+        record = self.run_dir.trial(trial)
+        path = record.predictions_path("validation")
+        stamp = file_stamp(path)
+        key = (path, stamp, self.metric)
         if key not in COMPUTED:
-            COMPUTED[key] = self.compute(path)
+            kept = record.shares_path(self.metric)
+            found = read_shares(kept, stamp)
+            if found is None and stamp is not None:
+                found = self.compute(path)
+                if found is not None:
+                    save_predictions(kept, found, {"stamp": np.asarray(stamp[1:])}, fault=None)
+            COMPUTED[key] = found
         return COMPUTED[key]
 
     def compute(self, path: Path) -> np.ndarray | None:
@@ -83,3 +94,15 @@ class ValidationExamples:
             return None
         info = self.run_dir.info()
         return contributions(info.task, predictions, self.targets, info.labels, self.metric)
+
+
+def read_shares(path: Path, stamp: tuple[int, int, int] | None) -> np.ndarray | None:
+    """Shares kept from the predictions file of this stamp (its time and size; a copied run
+    directory keeps them), else None."""
+    if stamp is None:
+        return None
+    try:
+        with np.load(path) as kept:
+            return kept["values"] if tuple(kept["stamp"]) == stamp[1:] else None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+        return None

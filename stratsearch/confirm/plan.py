@@ -140,9 +140,9 @@ class Confirmation:
         return out
 
     def detectable(self) -> tuple[Candidate, Candidate, float] | None:
-        """The smallest difference from the baseline this validation set can show (`stats.detectable`),
-        from the search runs of the best searched candidate and the baseline; None without both
-        runs' stored predictions."""
+        """From what difference from the baseline the test calls one with POWER at best, on this
+        validation set (`stats.detectable`), judged from the search runs of the best searched
+        candidate and the baseline; None without both runs' stored predictions."""
         base = self.by_source().get(self.baseline) if self.baseline is not None else None
         searched = [c for c in self.candidates if c is not base and 0 in c.runs]
         if base is None or not searched or 0 not in base.runs or self.examples is None:

@@ -181,6 +181,7 @@ class Drop:
     p: float  # Bonferroni-adjusted (see `race`)
     pairs: int
     gap: float  # the leader's mean minus the candidate's, over the paired rounds (in the objective's direction)
+    over: str  # the test: "seeds × examples", or "seeds alone" where predictions were missing
 
 
 def race(
@@ -218,15 +219,16 @@ def race(
             continue
         test = paired_examples(examples.get(c, {}), examples.get(leader, {}), shared)
         if test is not None and len(shared) >= MIN_PAIRS:
-            p = test.p_worse(higher_is_better)
+            p, over = test.p_worse(higher_is_better), "seeds × examples"
         elif len(shared) >= MIN_SEED_PAIRS:
-            p = one_sided_worse([values[r] for r in shared], [scored[leader][r] for r in shared], higher_is_better)
+            mine, best = [values[r] for r in shared], [scored[leader][r] for r in shared]
+            p, over = one_sided_worse(mine, best, higher_is_better), "seeds alone"
         else:
             continue
         p = min(1.0, p * comparisons)
         if p < alpha:
             gap = sign * sum(scored[leader][r] - values[r] for r in shared) / len(shared)
-            drops.append(Drop(c, p, len(shared), gap))
+            drops.append(Drop(c, p, len(shared), gap, over))
     return leader, drops
 
 

@@ -185,7 +185,7 @@ def fate(confirmation: Confirmation, c: Candidate, winner: Candidate | None) -> 
         return "winner"
     if dropped:
         after, why = dropped
-        return f"dropped after round {after} (adjusted p = {why.p:.2g})"
+        return f"dropped after round {after} (over {why.over}, adjusted p = {why.p:.2g})"
     if c.unconfirmed:
         return "unconfirmed: a seed run failed twice"
     return ""

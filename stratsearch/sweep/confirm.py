@@ -134,8 +134,8 @@ def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left:
 
 
 def say_detectable(confirmation: Confirmation, run_dir: RunDir, console: Any) -> None:
-    """Before any time is spent: the smallest difference from the baseline the confirmation can
-    call on this validation set, and whether the search's own gap is as large."""
+    """Before any time is spent: from what difference from the baseline the confirmation calls one
+    with POWER at best on this validation set, and whether the search's own gap is as large."""
     found = confirmation.detectable()
     if found is None:
         return
@@ -227,7 +227,7 @@ def run_confirmation(
             if after == round_:
                 console.print(
                     f"  racing: trial {source} dropped, worse than the leader by {drop.gap:.4f} over"
-                    f" {drop.pairs} paired seeds (Bonferroni-adjusted p = {drop.p:.2g})",
+                    f" {drop.pairs} paired seeds (test over {drop.over}, Bonferroni-adjusted p = {drop.p:.2g})",
                     markup=False,
                 )
         if ended_runs(confirmation) == before:  # the round ended no run: do not loop
