@@ -74,7 +74,7 @@ def facts(view: RunView) -> list[tuple[str, str]]:
             (
                 "baseline",
                 f"trial {baseline.number}: validation {fmt(baseline.value)}, test {fmt(baseline.test) or 'n/a'};"
-                f" best − baseline = {gain:+.4f} on validation",
+                f" best − baseline = {view.objective.signed(gain)} on validation",
             )
         )
     outcome = view.ensemble_outcome()

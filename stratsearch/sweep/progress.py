@@ -97,6 +97,8 @@ class SweepProgress(Callback):
         if self.live:
             self.live.update(self.table())
             self.live.__exit__(*exc)
+            if not self.console.is_terminal:  # rich ends the last frame with a newline on a terminal only
+                self.console.line()
 
     def table(self) -> Table:
         table = Table(title="sweep", show_header=True)
