@@ -12,6 +12,9 @@ import numpy as np
 
 from stratsearch import faults, files
 
+# What reading a missing, truncated or garbled .npz raises.
+UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
+
 
 def save_predictions(
     path: Path, predictions: Any, beside: dict[str, np.ndarray] | None = None, fault: str | None = "trial.predictions"
@@ -44,5 +47,5 @@ def read_predictions(path: Path) -> Any | None:
     """`load_predictions`, or None when the file is missing or unreadable (truncated, garbled)."""
     try:
         return load_predictions(path)
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+    except UNREADABLE:
         return None

@@ -17,13 +17,12 @@ targets (`RunDir.targets_path`, written when the sweep starts) are all it needs.
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stratsearch.predictions import read_predictions, save_predictions
+from stratsearch.predictions import UNREADABLE, read_predictions, save_predictions
 from stratsearch.rundir import RunDir, file_stamp
 from stratsearch.tasks import Task
 
@@ -69,6 +68,8 @@ class ValidationExamples:
         self.metric = metric
         self.read = False
         self.targets: Any = None
+        self.task: Task | None = None
+        self.labels: list | None = None
 
     def of(self, trial: int) -> np.ndarray | None:
         record = self.run_dir.trial(trial)
@@ -86,14 +87,15 @@ class ValidationExamples:
         return COMPUTED[key]
 
     def compute(self, path: Path) -> np.ndarray | None:
-        if not self.read:
+        if not self.read:  # once, and only where some run's shares are not kept yet
             self.read = True
             self.targets = read_predictions(self.run_dir.targets_path)
+            info = self.run_dir.info()
+            self.task, self.labels = info.task, info.labels
         predictions = read_predictions(path) if self.targets is not None else None
-        if predictions is None or len(predictions) != len(self.targets):
+        if predictions is None or self.task is None or len(predictions) != len(self.targets):
             return None
-        info = self.run_dir.info()
-        return contributions(info.task, predictions, self.targets, info.labels, self.metric)
+        return contributions(self.task, predictions, self.targets, self.labels, self.metric)
 
 
 def read_shares(path: Path, stamp: tuple[int, int, int] | None) -> np.ndarray | None:
@@ -104,5 +106,5 @@ def read_shares(path: Path, stamp: tuple[int, int, int] | None) -> np.ndarray | 
     try:
         with np.load(path) as kept:
             return kept["values"] if tuple(kept["stamp"]) == stamp[1:] else None
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+    except UNREADABLE:
         return None

@@ -57,11 +57,7 @@ def against_baseline(view: RunView, confirmation: Confirmation, winner: Candidat
     seeds, test = on.seeds, on.crossed
     diff = seeds.diff.mean
     said = f"{view.objective.signed(diff)} on validation {view.metric}"
-    seeds_only = (
-        f"{ci_words(view, seeds.diff.low, seeds.diff.high)}, {p_words(seeds.p)} over {seeds.n} fresh seeds"
-        if seeds.diff.low is not None
-        else f"{p_words(seeds.p)}"
-    )
+    seeds_only = f"{ci_words(view, seeds.diff.low, seeds.diff.high)}, {p_words(seeds.p)} over {seeds.n} fresh seeds"
     if test is None:  # predictions missing: the seeds alone
         stats, p = seeds_only, seeds.p
     else:
@@ -74,7 +70,7 @@ def against_baseline(view: RunView, confirmation: Confirmation, winner: Candidat
         p = test.p
     on_test = ""
     test_seeds = confirmation.compare(winner, base, "test").seeds
-    if test_seeds.n >= 2 and test_seeds.diff.low is not None:
+    if test_seeds.n >= 2:
         on_test = (
             f"; on test {view.objective.signed(test_seeds.diff.mean)}"
             f" ({ci_words(view, test_seeds.diff.low, test_seeds.diff.high)} over the seeds alone)"
