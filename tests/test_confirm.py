@@ -29,7 +29,7 @@ from stratsearch.ensemble.methods import pool_records, roles
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir, TrialRecord, read_json
 from stratsearch.space.load import Confirm, load_space
-from stratsearch.sweep.confirm import Reserve, fit_to_time, reserve_seconds
+from stratsearch.sweep.confirm import Reserve, fit_to_time, reserve_seconds, start_seconds
 from tests.conftest import run_args, sweep_space
 
 pytestmark = pytest.mark.usefixtures("no_ray_left_behind")
@@ -240,6 +240,27 @@ def test_the_reserve_is_each_wave_s_slowest_full_run_and_capped(tmp_path: Path) 
     assert reserve_seconds(RunDir(tmp_path / "empty"), ACCURACY, confirm, 1) is None  # nothing measured yet
 
 
+def test_each_round_of_the_reserve_pays_the_tune_start_the_search_measured(tmp_path: Path) -> None:
+    # a round's runs start in fresh Ray workers that import torch first: seconds that no run's own
+    # wall time holds, which a budget of tiny trials would otherwise not keep for the confirmation
+    run_dir = RunDir(tmp_path / "run")
+    began = time.time()
+    trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
+    trial(run_dir, 1, 0.80, {"seed": 0, "lr": 2})
+    for number in (0, 1):
+        run_dir.trial(number).set_status(wall_s=1.0, started=began + 8.0 + number)
+    assert start_seconds(run_dir, began) == pytest.approx(8.0)  # to the first trial's start
+    assert start_seconds(run_dir, began + 20) is None  # no trial started since
+    confirm = Confirm(top_k=1, seeds=3)
+    assert reserve_seconds(run_dir, ACCURACY, confirm, 1, start_s=8.0) == pytest.approx(3 * (8 + 1 + 1))
+    reserve = Reserve(run_dir, ACCURACY, confirm, 1, deadline=time.time() + 20, cap=1e6)
+    reserve.began = began
+    assert reserve.stop_all() and reserve.start_s == pytest.approx(8.0)  # 30 s needed, 20 s left
+    confirmation = plan_confirmation(run_dir, ACCURACY, 1, 3)
+    said = Console(file=io.StringIO(), width=200)
+    assert fit_to_time(run_dir, confirmation, 1, left=21.0, start_s=8.0, console=said).seeds == 2
+
+
 def test_the_confirmation_runs_the_seeds_that_fit_in_the_time_left(tmp_path: Path) -> None:
     run_dir = RunDir(tmp_path / "run")
     trial(run_dir, 0, 0.70, {"seed": 0, "lr": 1}, baseline=0, origin="baseline")
@@ -249,11 +270,11 @@ def test_the_confirmation_runs_the_seeds_that_fit_in_the_time_left(tmp_path: Pat
     confirmation = plan_confirmation(run_dir, ACCURACY, 1, 3)
     said = Console(file=io.StringIO(), width=200)
     # a round takes 60 s and may end one 30 s run past the time left: two fit in 130 s, not three
-    fitted = fit_to_time(run_dir, confirmation, 1, left=130.0, console=said)
+    fitted = fit_to_time(run_dir, confirmation, 1, left=130.0, start_s=0.0, console=said)
     assert fitted.seeds == 2 and load_confirmation(run_dir, ACCURACY).seeds == 2
     assert read_json(run_dir.confirm_json)["asked"] == 3  # `stratsearch confirm` asks for them again
     assert "2 fresh seed(s) instead of 3" in said.file.getvalue()
-    none = fit_to_time(run_dir, fitted, 1, left=25.0, console=said)
+    none = fit_to_time(run_dir, fitted, 1, left=25.0, start_s=0.0, console=said)
     assert none.seeds == 0 and none.owed() == [] and "stays unconfirmed" in said.file.getvalue()
     # a later confirmation with more time asks for every seed again
     assert plan_confirmation(run_dir, ACCURACY, 1, 3).seeds == 3

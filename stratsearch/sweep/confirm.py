@@ -68,19 +68,30 @@ def rounds_seconds(confirmation: Confirmation, at_once: int) -> list[tuple[int, 
     return out
 
 
-def reserve_seconds(run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int) -> float | None:
+def start_seconds(run_dir: RunDir, since: float) -> float | None:
+    """What a fresh Tune run takes before its first trial starts (Ray's workers importing torch and
+    transformers: seconds a run's own wall time leaves out, paid again by every round): from `since`,
+    when the Tune run began, to the first trial that started after it; None before one has."""
+    starts = [s for r in run_dir.trials() if (s := r.status().started) is not None and s >= since]
+    return min(starts) - since if starts else None
+
+
+def reserve_seconds(
+    run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int, start_s: float = 0.0
+) -> float | None:
     """Wall seconds the confirmation would need if the search ended now (what is already confirmed
-    subtracted); None before any trial finished."""
+    subtracted; each round's Tune start `start_s` added); None before any trial finished."""
     confirmation = plan_confirmation(run_dir, objective, confirm.top_k, confirm.seeds, write=False)
     if confirmation is None:
         return None
-    return sum(seconds for _, seconds, _ in rounds_seconds(confirmation, at_once))
+    return sum(seconds + start_s for _, seconds, _ in rounds_seconds(confirmation, at_once))
 
 
 class Reserve(Stopper):
     """Ends the search phase (every trial in flight, as the time budget would) when only the
     confirmation's reserve is left before `deadline` (an epoch time); the reserve is at most `cap`
-    seconds (`RESERVE_SHARE` of the budget)."""
+    seconds (`RESERVE_SHARE` of the budget). Each round pays a Tune start as long as the search's
+    own (`start_seconds` from `began`)."""
 
     RECHECK_S = 1.0  # Tune asks every loop; the folders are read again only where they changed
 
@@ -89,6 +100,8 @@ class Reserve(Stopper):
     ):
         self.args = (run_dir, objective, confirm, at_once)
         self.deadline, self.cap = deadline, cap
+        self.began = time.time()
+        self.start_s: float | None = None  # measured once the search's first trial has started
         self.checked = 0.0
         self.stop = False
 
@@ -99,21 +112,25 @@ class Reserve(Stopper):
         now = time.time()
         if now - self.checked >= self.RECHECK_S:
             self.checked = now
-            need = reserve_seconds(*self.args)
+            if self.start_s is None:
+                self.start_s = start_seconds(self.args[0], self.began)
+            need = reserve_seconds(*self.args, start_s=self.start_s or 0.0)
             self.stop = need is not None and now + min(need, self.cap) >= self.deadline
         return self.stop
 
 
-def fit_to_time(run_dir: RunDir, confirmation: Confirmation, at_once: int, left: float, console: Any) -> Confirmation:
-    """Fewer fresh seeds when the rounds owed do not all fit in the `left` seconds (a round may end
-    less than one run's time past them), said and recorded (a later `confirm` with more time asks
-    for them again)."""
+def fit_to_time(
+    run_dir: RunDir, confirmation: Confirmation, at_once: int, left: float, start_s: float, console: Any
+) -> Confirmation:
+    """Fewer fresh seeds when the rounds owed (each with its Tune start `start_s`) do not all fit in
+    the `left` seconds (a round may end less than one run's time past them), said and recorded (a
+    later `confirm` with more time asks for them again)."""
     rounds = rounds_seconds(confirmation, at_once)
     spent, fits = 0.0, rounds[0][0] - 1 if rounds else confirmation.seeds
     for r, seconds, longest in rounds:
-        if spent + seconds > left + longest:
+        if spent + start_s + seconds > left + longest:
             break
-        spent, fits = spent + seconds, r
+        spent, fits = spent + start_s + seconds, r
     if fits >= confirmation.seeds:
         return confirmation
     per_round = rounds[0][1] / 60
@@ -171,9 +188,11 @@ def run_confirmation(
     console: Any,
     deadline: float | None,
     at_once: int = 1,
+    start_s: float = 0.0,
 ) -> Confirmation | None:
     """Run the rounds still owed (all of them, or what a crash left, or what the time left allows);
-    returns the confirmation."""
+    `start_s`: what a Tune run takes before its first trial starts, as last measured (each round
+    measures it again). Returns the confirmation."""
     from ray import tune
 
     from stratsearch.sweep.progress import SweepProgress
@@ -185,13 +204,13 @@ def run_confirmation(
         console.print("no search trial finished: nothing to confirm", markup=False)
         return None
     if deadline is not None:
-        confirmation = fit_to_time(run_dir, confirmation, at_once, deadline - time.time(), console)
+        confirmation = fit_to_time(run_dir, confirmation, at_once, deadline - time.time(), start_s, console)
     if confirmation.owed():
         say_detectable(confirmation, run_dir, console)
     runs_context = dataclasses.replace(context, trivial=None, save_every_model=True)
     while owed := confirmation.owed():
         round_, seconds, longest = rounds_seconds(confirmation, at_once)[0]  # the round `owed` asks for
-        if deadline is not None and time.time() + seconds > deadline + longest:
+        if deadline is not None and time.time() + start_s + seconds > deadline + longest:
             console.print("time budget spent: confirmation stopped with rounds still owed", markup=False)
             break
         jobs = []
@@ -214,11 +233,12 @@ def run_confirmation(
         round_context = dataclasses.replace(runs_context, jobs={job["optuna_number"]: job for job in jobs})
         space = {"optuna_number": tune.grid_search(list(round_context.jobs))}
         # A round whose runs take longer than measured is cut one run's time past the deadline.
-        time_left = None if deadline is None else max(1.0, deadline - time.time() + longest)
+        time_left = None if deadline is None else max(1.0, deadline - time.time() + start_s + longest)
         tuner = make_tuner(round_context, None, 1, progress, time_left=time_left, param_space=space)
         faults.point("confirm.round")
-        before = ended_runs(confirmation)
+        before, began = ended_runs(confirmation), time.time()
         tuner.fit()
+        start_s = start_seconds(run_dir, began) or start_s
         progress.raise_if_halted()
         reconcile(study, run_dir)
         seeds = confirmation.seeds

@@ -137,7 +137,8 @@ def run_sweep(
                     console.print("the time left is the confirmation's reserve: no more search trials", markup=False)
                 if confirm.seeds:
                     tuner = partial(make_tuner, spec, want, "confirm")
-                    run_confirmation(run_dir, study, context, confirm, tuner, console, deadline, at_once)
+                    start_s = (reserve.start_s if reserve else None) or 0.0
+                    run_confirmation(run_dir, study, context, confirm, tuner, console, deadline, at_once, start_s)
         finally:
             try:
                 run_dir.write_results(spec.objective.metric)
