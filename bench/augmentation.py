@@ -79,12 +79,12 @@ def throughput() -> None:
 def effect(seeds: int, train_rows: int, only: list[str]) -> None:
     import os
 
-    from stratsearch.augment.sets import augmented_examples
     from stratsearch.objective import Objective
     from stratsearch.prepare import tokenized_data
+    from stratsearch.rows import DataSpec, Split
     from stratsearch.tasks import TASKS
-    from stratsearch.train.config import DataSpec, trial_from_space
-    from stratsearch.train.data import Split
+    from stratsearch.train.augmented import augmented_examples
+    from stratsearch.train.config import trial_from_space
     from stratsearch.train.model_dir import resolve_model_path
     from stratsearch.train.trainer import train as train_model
 

@@ -50,8 +50,9 @@ space:
 def epochs_by_depth(rows: int) -> None:
     from stratsearch.objective import Objective
     from stratsearch.prepare import tokenized_data
+    from stratsearch.rows import DataSpec
     from stratsearch.tasks import TASKS
-    from stratsearch.train.config import DataSpec, trial_from_space
+    from stratsearch.train.config import trial_from_space
     from stratsearch.train.model_dir import resolve_model_path
     from stratsearch.train.trainer import train
 

@@ -67,8 +67,8 @@ def load(name: str) -> tuple[Any, Any, Any]:
     """(task, tokenized data, objective) for one shared data set."""
     from stratsearch.objective import Objective
     from stratsearch.prepare import tokenized_data
+    from stratsearch.rows import DataSpec
     from stratsearch.tasks import TASKS
-    from stratsearch.train.config import DataSpec
     from stratsearch.train.model_dir import resolve_model_path
 
     folder = DATASETS / name

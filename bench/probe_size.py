@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from stratsearch.prepare import model_and_data
+from stratsearch.rows import subset
 from stratsearch.rundir import RunDir
 from stratsearch.space.load import load_space
 from stratsearch.train.artifacts import has_model, load_model
-from stratsearch.train.data import subset
 from stratsearch.train.drift import linear_cka, pooled_states
 from stratsearch.train.model import load_backbone
 

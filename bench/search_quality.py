@@ -116,8 +116,8 @@ def run_hf(out: Path, dataset: str, minutes: float, rows: int) -> dict:
     )
 
     from stratsearch.prepare import tokenized_data
+    from stratsearch.rows import DataSpec
     from stratsearch.tasks import TASKS
-    from stratsearch.train.config import DataSpec
     from stratsearch.train.model_dir import resolve_model_path
 
     folder = DATASETS / dataset

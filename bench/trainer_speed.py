@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from stratsearch.objective import Objective
+from stratsearch.quiet import quiet_transformers
+from stratsearch.rows import DataSpec
 from stratsearch.tasks import TASKS
-from stratsearch.train.config import DataSpec, trial_from_space
+from stratsearch.train.config import trial_from_space
 from stratsearch.train.data import load_dataset
-from stratsearch.train.model_dir import quiet_transformers, resolve_model_path
+from stratsearch.train.model_dir import resolve_model_path
 from stratsearch.train.trainer import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "rt-snippets"

@@ -25,12 +25,12 @@ console = Console(stderr=True, soft_wrap=True)
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from stratsearch.prepare import prepare
-    from stratsearch.train.artifacts import save_run
+    from stratsearch.prepare import prepare, save_run
+    from stratsearch.sweep.validate import validate
     from stratsearch.train.trainer import EpochMetrics, pick_device, train
 
     device = pick_device(args.device)  # a wrong --device fails before the data are read
-    prepared = prepare(args.config)
+    prepared = prepare(validate(args.config))
     warn(prepared.spec.warnings)
     run, model_path, data = prepared.spec, prepared.model_path, prepared.data
     console.print(
@@ -81,12 +81,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from stratsearch.space.load import load_space
     from stratsearch.space.sampling import describe, grid_size
-    from stratsearch.space.starts import plan_starts
     from stratsearch.sweep.search import sampler_name
+    from stratsearch.sweep.starts import plan_starts
+    from stratsearch.sweep.validate import validate
 
-    spec = load_space(args.space)
+    spec = validate(args.space)
     out = Console(soft_wrap=True, highlight=False, markup=False)  # values like ['a', 'b'] are not markup
     out.print(f"{spec.file}: valid", style="green")
     out.print(f"name {spec.name}; task {spec.task}; model {spec.model}")
@@ -131,10 +131,10 @@ def warn(warnings: list, out: Console = console) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stratsearch.space.load import load_space
     from stratsearch.sweep.driver import run_sweep
+    from stratsearch.sweep.validate import validate
 
-    spec = load_space(args.space)
+    spec = validate(args.space)
     warn(spec.warnings)
     mlflow_uri = tracking_of(spec, args.mlflow)
     run_dir = run_sweep(
@@ -151,8 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_confirm(args: argparse.Namespace) -> int:
     from stratsearch.rundir import read_json
-    from stratsearch.space.load import Confirm, load_space
+    from stratsearch.space.load import Confirm
     from stratsearch.sweep.driver import run_sweep
+    from stratsearch.sweep.validate import validate
 
     run_dir = RunDir(Path(args.run_dir))
     space = Path(args.space) if args.space else run_dir.info().space_file
@@ -160,7 +161,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
         raise StratsearchError(
             f"{run_dir}: the space file that made this run is not at {space}; pass it with --space PATH"
         )
-    spec = load_space(space)
+    spec = validate(space)
     if spec.name != run_dir.path.name:
         raise StratsearchError(f"--space {space}: its name '{spec.name}' is not this run's ('{run_dir.path.name}')")
     recorded = read_json(run_dir.confirm_json)  # what an earlier confirmation of this run asked for

@@ -57,7 +57,7 @@ def point(name: str) -> None:
     elif action == "kill-self":
         os.kill(os.getpid(), signal.SIGKILL)
     elif action.startswith("limit-memory="):
-        from stratsearch.train.cost import address_space  # torch: only where a trial runs anyway
+        from stratsearch.files import address_space
 
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (address_space() + int(action.partition("=")[2]) * 2**20, hard))

@@ -86,3 +86,8 @@ def append_line(path: Path, line: str) -> None:
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def address_space() -> int:
+    """Bytes of address space this process holds now (what `ulimit -v` limits)."""
+    return int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")

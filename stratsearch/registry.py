@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Generic, Protocol, TypeVar
 
+from stratsearch.errors import did_you_mean
+
 
 class Named(Protocol):
     @property
@@ -44,3 +46,9 @@ class Registry(Generic[E]):
 
     def names(self) -> list[str]:
         return list(self._entries)
+
+    def name_problem(self, name: object) -> str | None:
+        """Why `name` (as a space file gives it) is no entry, with a did-you-mean; None if it is one."""
+        if isinstance(name, str) and name in self._entries:
+            return None
+        return f"expected one of {self.names()}, found {name!r}{did_you_mean(str(name), self.names())}"

@@ -45,8 +45,8 @@ from stratsearch import faults, files
 from stratsearch.errors import StratsearchError
 from stratsearch.objective import Objective
 from stratsearch.predictions import save_predictions
+from stratsearch.rows import DataSpec
 from stratsearch.tasks import TASKS, Task
-from stratsearch.train.config import DataSpec
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,26 +11,14 @@ Light on purpose: no torch at import (the tensors a task is handed bring their o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from stratsearch.augment.examples import Example
 from stratsearch.errors import DataError
 from stratsearch.registry import Registry
-from stratsearch.train.data import (
-    IGNORE_INDEX,
-    Split,
-    class_value,
-    column,
-    float_value,
-    text_value,
-    token_list,
-)
-
-if TYPE_CHECKING:
-    from stratsearch.augment.examples import Example
-    from stratsearch.train.config import DataSpec
+from stratsearch.rows import IGNORE_INDEX, DataSpec, Split, class_value, column, float_value, text_value, token_list
 
 
 @dataclass(frozen=True, eq=False)

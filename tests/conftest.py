@@ -43,7 +43,7 @@ def save_tiny_encoder(out: Path, family: str = "bert") -> Path:
         RobertaModel,
     )
 
-    from stratsearch.train.model_dir import quiet_transformers
+    from stratsearch.quiet import quiet_transformers
 
     quiet_transformers()
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "b", "##is", "per", "##son"]

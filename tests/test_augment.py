@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stratsearch.augment import sets as augmentation
 from stratsearch.augment.lexicon import missing_wordnet, synonyms
-from stratsearch.augment.sets import augmented_examples, with_augmented_train
 from stratsearch.augment.translate import missing_translator
 from stratsearch.cli import main
 from stratsearch.prepare import prepare
 from stratsearch.tasks import TASKS
+from stratsearch.train import augmented as augmentation
+from stratsearch.train.augmented import augmented_examples, with_augmented_train
 from stratsearch.train.config import trial_from_space
 from stratsearch.train.strategies.augmenters import AUGMENTERS, STOPWORDS, EdaConfig, Example, mentions
 from tests.conftest import ROWS

@@ -10,8 +10,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from stratsearch.errors import DataError
+from stratsearch.rows import DataSpec
 from stratsearch.tasks import TASKS
-from stratsearch.train.config import DataSpec
 from stratsearch.train.data import length_bucketed_batches, load_dataset
 from tests.conftest import write_jsonl
 

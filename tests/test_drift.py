@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from stratsearch.prepare import prepare
+from stratsearch.rows import PROBE_SIZE
 from stratsearch.sweep.trial import probe_measures
-from stratsearch.train.data import PROBE_SIZE
 from stratsearch.train.drift import linear_cka, make_probe, measure_drift
 from stratsearch.train.model import load_backbone
 from stratsearch.train.trainer import predict

@@ -14,12 +14,12 @@ from stratsearch.prepare import Prepared, prepare
 from stratsearch.tasks import TASKS
 from stratsearch.train.config import trial_from_space
 from stratsearch.train.model import blocks, encoder_layers
-from stratsearch.train.strategies import CHOICE_KINDS, POOLINGS
+from stratsearch.train.strategies import KINDS, POOLINGS
 from stratsearch.train.strategies.registry import Chosen
 from stratsearch.train.trainer import build_model, train
 from tests.conftest import ROWS, save_tiny_encoder, write_jsonl
 
-ENTRIES = [(kind, entry.name) for kind, registry in CHOICE_KINDS.items() for entry in registry]
+ENTRIES = [(kind.name, entry.name) for kind in KINDS for entry in kind.registry]
 ENTRIES += [("pooling", entry.name) for entry in POOLINGS]
 
 
@@ -27,7 +27,7 @@ def space_for(kind: str, name: str) -> tuple[str, dict]:
     """The task and space that exercise one registry entry."""
     if kind == "pooling":
         return "classification", {"head": {"pooling": name, "hidden": 8}}
-    entry = CHOICE_KINDS[kind][name]
+    entry = KINDS[kind].registry[name]
     task = next(t for t in ("classification", "regression", "token-classification") if entry.fits(t))
     return task, {kind: name}
 
@@ -57,7 +57,7 @@ def run_once(prepared: Prepared, space: dict) -> list[float]:
 @pytest.mark.parametrize(("kind", "name"), ENTRIES, ids=[f"{k}:{n}" for k, n in ENTRIES])
 def test_every_entry_runs_and_is_deterministic(kind: str, name: str, prepared_by_task: dict[str, Prepared]) -> None:
     task, space = space_for(kind, name)
-    registry = CHOICE_KINDS.get(kind)
+    registry = KINDS[kind].registry if kind in KINDS else None
     if registry and (why := registry.problem(Chosen(name, registry[name].config()), task)):
         pytest.skip(why)  # a Debian package that .ci/run installs
     first = run_once(prepared_by_task[task], space)

@@ -18,9 +18,9 @@ from stratsearch.rundir import RunDir
 from stratsearch.space.dims import parse_space
 from stratsearch.space.project import default_anchor, full_config, project
 from stratsearch.space.sampling import parameter_names, sample
-from stratsearch.space.starts import shipped_portfolio
 from stratsearch.sweep.anchored import AnchoredSampler
 from stratsearch.sweep.duds import not_learning
+from stratsearch.sweep.starts import shipped_portfolio
 from stratsearch.tasks import TASKS
 from stratsearch.train.trainer import EpochMetrics, loss_trend
 from tests.conftest import run_args

@@ -57,7 +57,7 @@ def hf_translate(lines: list[str], folder: str) -> list[str]:
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from stratsearch.train.model_dir import quiet_transformers
+    from stratsearch.quiet import quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(folder)

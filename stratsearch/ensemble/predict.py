@@ -17,8 +17,9 @@ from typing import Any
 from stratsearch.ensemble.combine import Prediction, vote, weighted_mean
 from stratsearch.ensemble.methods import BEST_SINGLE
 from stratsearch.errors import DataError, StratsearchError
+from stratsearch.rows import read_rows
 from stratsearch.rundir import RunDir, RunInfo
-from stratsearch.train.data import Encoding, read_rows
+from stratsearch.train.data import Encoding
 
 
 @dataclass
@@ -71,8 +72,8 @@ def read_inputs(path: Path, info: RunInfo) -> tuple[list, list | None]:
 def run_recipe(recipe: Recipe, inputs: list, info: RunInfo, device_name: str | None) -> Prediction:
     from transformers import AutoTokenizer
 
+    from stratsearch.quiet import quiet_transformers
     from stratsearch.train.artifacts import load_model
-    from stratsearch.train.model_dir import quiet_transformers
     from stratsearch.train.trainer import pick_device, predict
 
     device = pick_device(device_name)

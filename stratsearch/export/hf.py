@@ -84,8 +84,8 @@ def source_of(run_dir: RunDir, info: RunInfo, trial: int | None) -> Source:
 def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Exported:
     from transformers import AutoTokenizer
 
+    from stratsearch.quiet import quiet_transformers
     from stratsearch.train.artifacts import load_model
-    from stratsearch.train.model_dir import quiet_transformers
 
     quiet_transformers()
     info = run_dir.info()

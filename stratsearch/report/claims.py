@@ -21,7 +21,7 @@ from stratsearch.objective import UNIT_METRICS
 from stratsearch.report.describe import branch
 from stratsearch.report.findings import Contrast, shown, trials
 from stratsearch.report.view import RunView, TrialView
-from stratsearch.train.data import PROBE_SIZE
+from stratsearch.rows import PROBE_SIZE
 
 NOT_TESTED = "not tested in this run"
 

@@ -17,8 +17,9 @@ import pandas as pd
 
 from stratsearch.ensemble.methods import METHODS
 from stratsearch.objective import UNIT_METRICS
-from stratsearch.report.describe import describe, number
+from stratsearch.report.describe import describe
 from stratsearch.report.view import RunView
+from stratsearch.train.strategies.kinds import number
 
 ALPHA = 0.05
 

@@ -2,8 +2,9 @@
 
 Every value a dimension can take is checked against the trainer's own config classes
 (torchtune's "validate against the code" idea): the bounds and midpoint of a range, each option
-of a choice, each branch and its parameters. Then the model's depth, the data files' columns,
-and the search settings.
+of a choice, each branch and its parameters. Then the model's depth and the data files' columns.
+What the file names elsewhere (a sampler, an ensemble method, MLflow, a warm start) is checked by
+what it names: sweep/validate.py.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stratsearch.errors import Problems, did_you_mean
+from stratsearch.errors import Problems
+from stratsearch.rows import DATA_FILES, DataSpec
 from stratsearch.space.dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_number
 from stratsearch.tasks import Task
-from stratsearch.train.config import DATA_FILES, DataSpec, parse_trial
+from stratsearch.train.config import parse_trial
 from stratsearch.train.model_dir import model_depth
 
 
@@ -152,15 +154,3 @@ def first_row_columns(path: Path) -> list[str] | None:
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return None
-
-
-def check_search(sampler: str, pruner: str, space: Space, objectives: int, problems: Problems) -> None:
-    """The sampler and the pruner are entries of their registries, and the sampler fits the space."""
-    from stratsearch.sweep.search import PRUNERS, SAMPLERS
-
-    for key, name, registry in (("sampler", sampler, SAMPLERS), ("pruner", pruner, PRUNERS)):
-        if name not in registry:
-            hint = did_you_mean(name, registry.names())
-            problems.add(f"search.{key}", f"expected one of {registry.names()}, found '{name}'{hint}")
-    if sampler in SAMPLERS and (why := SAMPLERS[sampler].check(space, objectives)):
-        problems.add("search.sampler", why)

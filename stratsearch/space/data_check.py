@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from stratsearch.errors import DataError, Problems
+from stratsearch.rows import PROBE_SIZE, SPLITS, DataSpec, read_probe_texts
 from stratsearch.tasks import Task
-from stratsearch.train.config import DataSpec
-from stratsearch.train.data import PROBE_SIZE, SPLITS, read_probe_texts, read_split
+from stratsearch.train.data import read_split
 from stratsearch.train.model_dir import measuring_tokenizer
 
 TOKEN_SAMPLE = 20_000  # rows of the training split measured in tokens

@@ -14,7 +14,7 @@ from typing import Any
 
 from stratsearch.errors import Problems, did_you_mean
 from stratsearch.train.config import Scalars, known_branch
-from stratsearch.train.strategies import CHOICE_KINDS
+from stratsearch.train.strategies import KINDS
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 
@@ -203,7 +203,7 @@ def parse_branches(raw: Any, kind: str, problems: Problems) -> Branches | None:
             return None
     elif isinstance(raw, dict) and len(raw) == 1:
         key = next(iter(raw))
-        if key not in CHOICE_KINDS[kind] and (hint := did_you_mean(str(key), DISTRIBUTIONS)):
+        if key not in KINDS[kind].registry and (hint := did_you_mean(str(key), DISTRIBUTIONS)):
             problems.add(f"{path}.{key}", f"unknown key{hint}; expected a {kind} name or {{choice: …}}")
             return None
         options = raw
@@ -225,10 +225,10 @@ def parameter_homes() -> dict[str, list[str]]:
     from stratsearch.train.strategies import HeadConfig
 
     homes: dict[str, list[str]] = {name: ["head"] for name in HeadConfig.model_fields}
-    for kind, registry in CHOICE_KINDS.items():
-        for entry in registry:
+    for kind in KINDS:
+        for entry in kind.registry:
             for name, field in entry.config.model_fields.items():
-                homes.setdefault(field.alias or name, []).append(f"{kind}.{entry.name}")
+                homes.setdefault(field.alias or name, []).append(f"{kind.name}.{entry.name}")
     return homes
 
 
@@ -247,7 +247,7 @@ def parse_space(raw: Any, problems: Problems) -> Space | None:
     if not isinstance(raw, dict):
         problems.add("space", f"expected a mapping of dimensions, found {raw!r}")
         return None
-    allowed = [*Scalars.model_fields, "head", *CHOICE_KINDS]
+    allowed = [*Scalars.model_fields, "head", *KINDS.names()]
     for key in raw:
         if key not in allowed:
             problems.add(f"space.{key}", unknown_space_key(str(key), allowed))
@@ -255,7 +255,7 @@ def parse_space(raw: Any, problems: Problems) -> Space | None:
     for key, value in raw.items():
         if key not in allowed:
             continue
-        if key in CHOICE_KINDS:
+        if key in KINDS:
             space[key] = parse_branches(value, key, problems)
         elif key == "head":
             if looks_like_distribution(value) or not isinstance(value, dict):

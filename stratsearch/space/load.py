@@ -1,5 +1,9 @@
 """Loading a `space.yaml`: its sections, its dimensions (`dims.py`) and their checks (`checks.py`),
 into one validated `SpaceSpec`. All problems of a file are reported together, before anything runs.
+
+This package knows only the file (and the trainer's schemas, the model and the data it names):
+the checks of what the file names in other parts (samplers, ensemble methods, MLflow, warm
+starts) come in as `checks` from the one validation step, sweep/validate.py.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,17 +23,16 @@ from pydantic import Field
 
 from stratsearch.errors import ConfigError, Problem, Problems, did_you_mean
 from stratsearch.objective import DRIFT_METRICS, TRIAL_METRICS, Objective
+from stratsearch.rows import DATA_FILES, DataSpec
 from stratsearch.space.checks import (
     check_against_trainer,
     check_data,
     check_epochs_fit_budget,
     check_freeze_depth,
-    check_search,
 )
 from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
-from stratsearch.space.starts import check_warm_starts
 from stratsearch.tasks import TASKS, Task
-from stratsearch.train.config import DATA_FILES, DataSpec, Scalars, Strict, TrialConfig, parse_trial, trial_from_space
+from stratsearch.train.config import Scalars, Strict, TrialConfig, parse_trial, trial_from_space
 
 
 class Budget(Strict):
@@ -279,9 +283,23 @@ def check_objective(raw: Any, task: Task, problems: Problems) -> list[Objective]
     return objectives if len(objectives) == len(names) else []
 
 
-def load_space(path: str | Path) -> SpaceSpec:
-    """Read and validate a space.yaml; raise ConfigError listing every problem of the file."""
-    from stratsearch.ensemble.methods import METHODS
+@dataclass(frozen=True)
+class Draft:
+    """The file as far as it parses, for the checks the validation step brings: a section that
+    did not validate is None."""
+
+    sections: dict[str, Any]  # budget, resources, search, ensemble, confirm, tracking
+    space: Space | None
+    objectives: list[Objective]
+    base: Path  # the space file's folder, which its paths are relative to
+
+
+Check = Callable[[Draft, Problems], None]
+
+
+def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
+    """Read and validate a space.yaml, with `checks` of what it names beyond the file; raise
+    ConfigError listing every problem."""
     from stratsearch.train.model_dir import find_model_dir
 
     path = Path(path)
@@ -321,17 +339,6 @@ def load_space(path: str | Path) -> SpaceSpec:
             parse_time(sections["budget"].time)
         except ValueError as err:
             problems.add("budget.time", str(err))
-    if sections["tracking"] is not None and sections["tracking"].mlflow:
-        from stratsearch.sweep.tracking import missing_mlflow
-
-        if why := missing_mlflow():
-            problems.add("tracking.mlflow", why)
-    method = sections["ensemble"].method if sections["ensemble"] is not None else None
-    if method is not None and method not in METHODS:
-        problems.add(
-            "ensemble.method",
-            f"expected one of {METHODS.names()}, found '{method}'{did_you_mean(method, METHODS.names())}",
-        )
     space = parse_space(raw.get("space") or {}, problems)
     baselines: list[TrialConfig] = []
     if space is not None:
@@ -339,9 +346,8 @@ def load_space(path: str | Path) -> SpaceSpec:
         check_freeze_depth(space, model_dir, problems)
         if sections["budget"] is not None:
             check_epochs_fit_budget(space, sections["budget"].max_epochs, problems)
-        if sections["search"] is not None:
-            search = sections["search"]
-            check_search(search.sampler, search.pruner, space, len(objectives), problems)
+    for check in checks:
+        check(Draft(sections, space, objectives, base), problems)
     check_drift_objectives(objectives, sections["search"], data, problems)
     search = sections["search"]
     for i, baseline in enumerate(search.baseline if search else []):
@@ -349,7 +355,6 @@ def load_space(path: str | Path) -> SpaceSpec:
     if search is not None:
         for i, config in enumerate(search.portfolio if isinstance(search.portfolio, list) else []):
             parse_fixed(config, f"search.portfolio[{i}]", task, model_dir, problems)
-        check_warm_starts(search.warm_start, base, problems)
     if problems.items:
         raise ConfigError(str(path), problems.items)
     spec = SpaceSpec(
@@ -373,10 +378,9 @@ def load_space(path: str | Path) -> SpaceSpec:
 
 
 def check_runnable(spec: SpaceSpec, problems: Problems) -> None:
-    """What needs the whole valid spec: the model directory, the data as the sweep will read them, the
-    pruner against the longest trial, and what a trial reserves against this machine."""
+    """What needs the whole valid spec: the model directory, the data as the sweep will read them,
+    the pruner against the longest trial."""
     from stratsearch.space.data_check import check_data_content
-    from stratsearch.sweep.resources import per_trial, this_machine, unplaceable
     from stratsearch.train.model_dir import model_problems
 
     for key, message in model_problems(spec.model_dir, spec.data.max_length):
@@ -391,11 +395,6 @@ def check_runnable(spec: SpaceSpec, problems: Problems) -> None:
             f"{spec.search.grace_period} epochs exceeds the longest trial ({longest} epochs): no trial could be"
             f" pruned; use at most {longest}, or pruner: none",
         )
-    # This machine is only a guess at where the sweep runs (`--address` may attach a larger cluster):
-    # a warning here, an error at `run` once the cluster is known.
-    nodes = this_machine()
-    for key, message in unplaceable(per_trial(spec.resources, nodes), nodes, "this machine"):
-        spec.warnings.append(Problem(key, f"{message}; `run` here would refuse, a Ray cluster with such nodes may not"))
 
 
 def parse_fixed(raw: Any, where: str, task: Task, model_dir: Path | None, problems: Problems) -> TrialConfig:

@@ -18,7 +18,7 @@ from typing import Any
 
 from stratsearch.space.dims import Branches, Choice, Fixed, FloatRange, IntRange, Space
 from stratsearch.tasks import Task
-from stratsearch.train.strategies import CHOICE_KINDS
+from stratsearch.train.strategies import KINDS
 
 
 @dataclass
@@ -53,7 +53,7 @@ def default_anchor(space: Space, task: Task, model_dir: Path) -> dict[str, Any]:
 
 
 def branch_defaults(kind: str, name: str) -> dict[str, Any]:
-    return CHOICE_KINDS[kind][name].config().model_dump(by_alias=True)
+    return KINDS[kind].registry[name].config().model_dump(by_alias=True)
 
 
 def into_range(value: Any, dim: FloatRange | IntRange) -> Any:
@@ -111,8 +111,8 @@ def walk(space: Space, full: dict[str, Any], raw: Any, prefix: str, out: Project
         if out.dropped:
             return
     for key in sorted(set(raw) - set(space)) if isinstance(raw, dict) else []:
-        named = said_branch(raw[key]) if not prefix and key in CHOICE_KINDS else None
-        if named in CHOICE_KINDS.get(key, ()) and not CHOICE_KINDS[key][named].default:
+        named = said_branch(raw[key]) if not prefix and key in KINDS else None
+        if named is not None and named in KINDS[key].registry and not KINDS[key].registry[named].default:
             # A strategy is what the rest of the configuration was measured with (LoRA's high rate).
             out.dropped = f"{key} '{named}': the space has no {key} dimension, so every trial uses the default"
             return

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stratsearch.errors import DataError, StratsearchError
-from stratsearch.train.data import read_rows
+from stratsearch.rows import read_rows
 
 LABEL_NAMES = ("label", "labels", "target", "class", "category", "sentiment", "y", "score", "rating", "tag")
 SUFFIXES = (".jsonl", ".csv", ".parquet")

@@ -23,11 +23,11 @@ from stratsearch.confirm.plan import CONFIRMATION, plan_confirmation
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir, TrialRecord
 from stratsearch.space.load import Confirm, SpaceSpec, parse_time
-from stratsearch.space.starts import Starts
 from stratsearch.sweep.confirm import RESERVE_SHARE, Reserve, run_confirmation
 from stratsearch.sweep.duds import trivial_scores
 from stratsearch.sweep.resources import PerTrial, check_cluster
 from stratsearch.sweep.search import OBJECTIVE, PRUNERS, DefineByRun, sampler_name, session_sampler
+from stratsearch.sweep.starts import Starts
 from stratsearch.sweep.study import open_study, optuna_storage, reconcile
 from stratsearch.sweep.trial import SweepContext, run_trial
 

@@ -23,6 +23,7 @@ from stratsearch import files
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
 from stratsearch.sweep.trial import out_of_memory
+from stratsearch.train.strategies import KINDS
 
 
 class TrialFailuresSaidOnce(logging.Filter):
@@ -208,14 +209,7 @@ def worker_death(trial: Any) -> str:
 
 
 def describe(config: dict) -> str:
-    """A short strategy label: scope, freeze depth, optimizer, schedule."""
-    parts = []
-    for key in ("scope", "optimizer", "schedule", "loss"):
-        value = config.get(key)
-        if isinstance(value, dict):
-            parts.append(next(iter(value), ""))
-        elif isinstance(value, str):
-            parts.append(value)
-    if "freeze_depth" in config:
-        parts.insert(0, f"freeze {config['freeze_depth']}")
-    return ", ".join(parts)
+    """A short strategy label: freeze depth, then the entry of each kind the live table names."""
+    parts = [f"freeze {config['freeze_depth']}"] if "freeze_depth" in config else []
+    parts += [kind.branch(config)[0] for kind in KINDS if kind.in_progress]
+    return ", ".join(p for p in parts if p)

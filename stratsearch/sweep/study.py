@@ -16,7 +16,7 @@ from stratsearch.rundir import LINEAGE, RunDir, TrialRecord
 
 if TYPE_CHECKING:
     from stratsearch.space.load import SpaceSpec
-    from stratsearch.space.starts import Starts
+    from stratsearch.sweep.starts import Starts
 
 
 def open_study(spec: SpaceSpec, run_dir: RunDir) -> tuple[Any, Starts | None]:
@@ -29,7 +29,7 @@ def open_study(spec: SpaceSpec, run_dir: RunDir) -> tuple[Any, Starts | None]:
     and values, and the starts that had not run yet are enqueued again."""
     import optuna
 
-    from stratsearch.space.starts import plan_starts
+    from stratsearch.sweep.starts import plan_starts
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = [o.direction for o in [spec.objective, *spec.secondary]]

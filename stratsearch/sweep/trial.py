@@ -59,7 +59,7 @@ def at_memory_limit(margin: int = 64 * 2**20) -> bool:
     "could not create a primitive")."""
     import resource
 
-    from stratsearch.train.cost import address_space
+    from stratsearch.files import address_space
 
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     return soft != resource.RLIM_INFINITY and address_space() + margin >= soft

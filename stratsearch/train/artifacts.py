@@ -17,15 +17,12 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from stratsearch import faults, files
-from stratsearch.predictions import save_predictions
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
 from stratsearch.train.strategies.heads import HeadConfig
 
 if TYPE_CHECKING:
-    from stratsearch.space.load import SpaceSpec
-    from stratsearch.train.config import TrialConfig
-    from stratsearch.train.trainer import TrainResult
+    pass
 
 
 STAGING = ".saving"  # a model being saved, moved into place once whole
@@ -95,27 +92,3 @@ def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
     model = TaskModel(backbone, task, task.num_outputs(labels), head)
     model.head.load_state_dict(load_file(folder / "head.safetensors"))
     return model.eval(), manifest
-
-
-def save_run(
-    out: Path, run: SpaceSpec, trial: TrialConfig, model_path: Path, label_names: list | None, result: TrainResult
-) -> None:
-    """`stratsearch train --out`: the model, its per-epoch history and its predictions."""
-    manifest = {
-        "name": run.name,
-        "task": run.task.name,
-        "base_model": run.model,
-        "labels": label_names,
-        "objective": run.objective.model_dump(),
-        "config": trial.to_dict(),
-        "best_epoch": result.best_epoch,
-        "history": [
-            {"epoch": r.epoch, "train_loss": r.train_loss, "seconds": r.seconds, **r.validation} for r in result.history
-        ],
-        "test": result.test_metrics,
-        "trainable_parameters": result.trainable_parameters,
-    }
-    save_model(out, result.model, model_path, manifest)
-    save_predictions(out / "predictions" / "validation.npz", result.validation_predictions)
-    if result.test_predictions is not None:
-        save_predictions(out / "predictions" / "test.npz", result.test_predictions)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratsearch.errors import ConfigError, Problems, did_you_mean
-from stratsearch.train.strategies import CHOICE_KINDS, Chosen, HeadConfig
+from stratsearch.train.strategies import KINDS, Chosen, HeadConfig
 from stratsearch.train.strategies.heads import AUTO, model_pooling
 
 if TYPE_CHECKING:
@@ -24,24 +24,6 @@ if TYPE_CHECKING:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataSpec(Strict):
-    train: Path
-    validation: Path
-    test: Path | None = None
-    text: str = "text"
-    label: str = "label"
-    tokens: str = "tokens"
-    tags: str = "tags"
-    max_length: int = Field(128, ge=8, le=8192)
-    max_train_rows: int | None = Field(None, ge=1, description="use only the first N training rows")
-    probe: Path | None = Field(
-        None, description="general text (.txt lines, or the text column of a data file) drift is also measured on"
-    )
-
-
-DATA_FILES = ("train", "validation", "test", "probe")  # the data section's files, read relative to the space
 
 
 class Scalars(Strict):
@@ -63,16 +45,18 @@ class Scalars(Strict):
 
 @dataclass(frozen=True)
 class TrialConfig:
-    """One fully resolved fine-tuning strategy: what the trainer runs."""
+    """One fully resolved fine-tuning strategy: what the trainer runs. `choices` holds one entry
+    per strategy kind (`KINDS`), also read as an attribute: `trial.optimizer`."""
 
     scalars: Scalars
     head: HeadConfig
-    scope: Chosen
-    optimizer: Chosen
-    schedule: Chosen
-    penalty: Chosen
-    loss: Chosen
-    augment: Chosen
+    choices: dict[str, Chosen]
+
+    def __getattr__(self, kind: str) -> Chosen:
+        try:
+            return self.__dict__["choices"][kind]
+        except KeyError:
+            raise AttributeError(f"TrialConfig has no attribute or strategy kind '{kind}'") from None
 
     def for_model(self, model_path: Path) -> TrialConfig:
         """This trial with what `auto` means for that model filled in, so that records and saved
@@ -84,15 +68,14 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = self.scalars.model_dump()
         out["head"] = self.head.model_dump()
-        for kind in CHOICE_KINDS:
-            chosen: Chosen = getattr(self, kind)
+        for kind, chosen in self.choices.items():
             out[kind] = {chosen.name: chosen.params.model_dump(by_alias=True)}
         return out
 
 
 def known_branch(kind: str, name: Any, problems: Problems) -> bool:
     """Is `name` an entry of the `kind` registry? If not, say so, with a did-you-mean."""
-    registry = CHOICE_KINDS[kind]
+    registry = KINDS[kind].registry
     if name in registry:
         return True
     hint = did_you_mean(str(name), registry.names())
@@ -102,7 +85,7 @@ def known_branch(kind: str, name: Any, problems: Problems) -> bool:
 
 def parse_choice(value: Any, kind: str, problems: Problems) -> Chosen | None:
     """`name` or `{name: {params}}` → the registry entry's validated parameters."""
-    registry = CHOICE_KINDS[kind]
+    registry = KINDS[kind].registry
     path = f"space.{kind}"
     if isinstance(value, str):
         name, params = value, {}
@@ -127,18 +110,18 @@ def parse_trial(space: Any, task: Task, problems: Problems) -> TrialConfig | Non
         problems.add("space", f"expected a mapping of dimensions, found {space!r}")
         return None
     scalar_keys = list(Scalars.model_fields)
-    problems.check_keys(space, [*scalar_keys, "head", *CHOICE_KINDS], "space.")
+    problems.check_keys(space, [*scalar_keys, "head", *KINDS.names()], "space.")
     chosen = {}
-    for kind, registry in CHOICE_KINDS.items():
-        picked = parse_choice(space.get(kind, registry.default_for(task.name)), kind, problems)
-        if picked is not None and (why := registry.problem(picked, task.name)):
-            problems.add(f"space.{kind}.{picked.name}", why)
-        chosen[kind] = picked
+    for kind in KINDS:
+        picked = parse_choice(space.get(kind.name, kind.registry.default_for(task.name)), kind.name, problems)
+        if picked is not None and (why := kind.registry.problem(picked, task.name)):
+            problems.add(f"space.{kind.name}.{picked.name}", why)
+        chosen[kind.name] = picked
     scalars = problems.validate(Scalars, {k: v for k, v in space.items() if k in scalar_keys}, "space")
     head = problems.validate(HeadConfig, space.get("head") or {}, "space.head")
     if scalars is None or head is None or None in chosen.values():
         return None
-    return TrialConfig(scalars=scalars, head=head, **chosen)
+    return TrialConfig(scalars=scalars, head=head, choices=chosen)
 
 
 def trial_from_space(space: dict, task: Task, source: str = "space") -> TrialConfig:

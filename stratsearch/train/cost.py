@@ -13,10 +13,8 @@ biases and the softmax are left out (a few percent of the total for encoders of 
 
 from __future__ import annotations
 
-import os
 import resource
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -67,11 +65,6 @@ def batch_flops(
         if i >= lowest:  # activation gradients, and the weight gradients of what trains
             total += forward + 2 * cost.trainable * tokens
     return total
-
-
-def address_space() -> int:
-    """Bytes of address space this process holds now (what `ulimit -v` limits)."""
-    return int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from stratsearch.train.data import PROBE_SIZE, Dataset, Split, collate, read_probe_texts, sorted_batches, subset
+from stratsearch.rows import PROBE_SIZE, Split, read_probe_texts, subset
+from stratsearch.train.data import Dataset, collate, sorted_batches
 from stratsearch.train.strategies.heads import mean_pool
 
 BATCH = 64

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from stratsearch.errors import StratsearchError
+from stratsearch.quiet import quiet_transformers
 from stratsearch.tasks import Task
-from stratsearch.train.model_dir import quiet_transformers
 from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
 
 # Config attribute names for (hidden dropout, attention dropout) in the encoder families we support.

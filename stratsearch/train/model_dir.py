@@ -45,14 +45,6 @@ def model_depth(model_dir: Path) -> int | None:
     return depth if isinstance(depth, int) else None
 
 
-def quiet_transformers() -> None:
-    """Weight-loading reports and progress bars are noise in a sweep log."""
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
 WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",

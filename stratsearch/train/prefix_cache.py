@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from stratsearch.disk_cache import cache_dir, computing
-from stratsearch.train.data import Split, collate, sorted_batches
+from stratsearch.rows import Split
+from stratsearch.train.data import collate, sorted_batches
 from stratsearch.train.model import encoder_layers
 
 Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch

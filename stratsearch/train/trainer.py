@@ -1,9 +1,12 @@
 """The common trainer: one readable loop that every trial of every sweep runs through.
 
 It composes the strategies in one visible order: append the augmented training copies (cached
-on disk), load the encoder with the chosen dropout, apply the parameter scope, freeze the bottom
-layers, attach the head, group parameters for layer-wise LR decay, build the optimizer; then, per
-step: schedule the LR, forward, task loss + penalty, backward, clip, step. It evaluates every
+on disk), load the encoder with the chosen dropout, let each strategy kind wrap it (the
+parameter scope), freeze the bottom layers, attach the head, group parameters for layer-wise LR
+decay, build the optimizer; then, per step: schedule the LR, forward, task loss + each kind's
+extra term (the penalty, R-Drop's second pass), backward, clip, step. The kinds are
+`strategies.KINDS`: the trainer calls their hooks, it knows none of them by name but the
+optimizer, the schedule and the loss every trial has one of. It evaluates every
 epoch, hands the metrics to `report`, and keeps the best epoch's weights and predictions.
 It imports neither Ray nor Optuna.
 """
@@ -25,18 +28,18 @@ import torch
 
 from stratsearch.errors import StratsearchError, TrainingDiverged
 from stratsearch.objective import Objective
+from stratsearch.rows import Split
 from stratsearch.train.config import TrialConfig
 from stratsearch.train.cost import batch_flops, model_costs, peak_memory_mb
-from stratsearch.train.data import Dataset, Encoding, Split, collate, length_bucketed_batches, sorted_batches
+from stratsearch.train.data import Dataset, Encoding, collate, length_bucketed_batches, sorted_batches
 from stratsearch.train.model import TaskModel, blocks, encoder_layers, load_backbone
 from stratsearch.train.prefix_cache import prefix_feed
-from stratsearch.train.strategies import CHOICE_KINDS
+from stratsearch.train.strategies import KINDS, Step
 from stratsearch.train.strategies.losses import balanced_class_weights, task_loss
 from stratsearch.train.strategies.optimizers import OPTIMIZERS
-from stratsearch.train.strategies.penalties import PENALTIES
 from stratsearch.train.strategies.registry import Facts
 from stratsearch.train.strategies.schedules import lr_factor
-from stratsearch.train.strategies.scope import SCOPES, freeze_bottom, gradual_unfreeze, param_groups
+from stratsearch.train.strategies.scope import freeze_bottom, gradual_unfreeze, param_groups
 
 
 @dataclass
@@ -129,12 +132,13 @@ def build_model(model_path: Path, data: Dataset, trial: TrialConfig) -> TaskMode
     if s.freeze_depth > depth:
         raise StratsearchError(f"space.freeze_depth: {s.freeze_depth} exceeds the model's {depth} layers")
     facts = Facts(num_classes=data.num_outputs if data.task.has_classes else None, layers=depth)
-    for kind, registry in CHOICE_KINDS.items():
-        chosen = getattr(trial, kind)
-        check = registry[chosen.name].check
+    for kind, chosen in KINDS.chosen(trial):
+        check = kind.registry[chosen.name].check
         if check and (problem := check(chosen.params, facts)):
-            raise StratsearchError(f"space.{kind}.{chosen.name}.{problem[0]}: {problem[1]}")
-    backbone = SCOPES[trial.scope.name].fn(backbone, trial.scope.params)
+            raise StratsearchError(f"space.{kind.name}.{chosen.name}.{problem[0]}: {problem[1]}")
+    for kind, chosen in KINDS.chosen(trial):
+        if kind.wrap:
+            backbone = kind.wrap(backbone, chosen)
     freeze_bottom(blocks(backbone), s.freeze_depth)
     return TaskModel(backbone, data.task, data.num_outputs, trial.for_model(model_path).head)
 
@@ -181,7 +185,7 @@ def train(
     if trial.augment.name != "none":
         from transformers import AutoTokenizer
 
-        from stratsearch.augment.sets import with_augmented_train
+        from stratsearch.train.augmented import with_augmented_train
 
         data = with_augmented_train(data, trial, AutoTokenizer.from_pretrained(model_path))
 
@@ -199,7 +203,8 @@ def train(
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     counts = data.class_counts()
     class_weights = None if counts is None else balanced_class_weights(counts).to(device)
-    penalty = PENALTIES[trial.penalty.name]
+    extra_terms = [(kind.extra_loss, chosen) for kind, chosen in KINDS.chosen(trial) if kind.extra_loss]
+    passes = math.prod(kind.passes(chosen) for kind, chosen in KINDS.chosen(trial) if kind.passes)
 
     steps_per_epoch = math.ceil(len(data.train) / s.batch_size)
     total_steps = steps_per_epoch * s.epochs
@@ -232,17 +237,19 @@ def train(
             for idx in length_bucketed_batches(data.train.lengths, s.batch_size, rng):
                 batch = {k: v.to(device) for k, v in collate(data.train, idx, data.pad_id).items()}
                 examples, length = batch["input_ids"].shape
-                flops += batch_flops(costs, examples, length, model.token_level, cached)
+                flops += passes * batch_flops(costs, examples, length, model.token_level, cached)
                 examples_seen += examples
                 if feed:
                     feed("train", idx, length)
                 factor = lr_factor(step, total_steps, warmup_steps, trial.schedule)
                 for group, base_lr in zip(optimizer.param_groups, base_lrs, strict=True):
                     group["lr"] = base_lr * factor
-                with autocast():
-                    logits = model(batch["input_ids"], batch["attention_mask"])
-                task = task_loss(logits.float(), batch["labels"], trial.loss, class_weights)
-                loss = task + penalty.fn(trainable, trial.penalty.params).to(device)
+                loss_of = partial(task_loss, labels=batch["labels"], loss=trial.loss, class_weights=class_weights)
+                this_batch = Step(model, batch, autocast, trainable, loss_of)
+                logits = this_batch.forward()
+                task = loss_of(logits)
+                extras = [term(this_batch, logits, chosen) for term, chosen in extra_terms]
+                loss = task + sum(t for t in extras if t is not None)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}"

@@ -1,22 +1,15 @@
-"""Fine-tuning strategies, one registry per kind. Importing this package registers them all."""
+"""Fine-tuning strategies: one module per kind, each with its registry and its `KIND` (kinds.py).
+Importing this package registers them all; the order of `KINDS` is the order the report writes
+them in."""
 
-from stratsearch.train.strategies.augmenters import AUGMENTERS
+from stratsearch.train.strategies import augmenters, consistency, losses, optimizers, penalties, schedules, scope
 from stratsearch.train.strategies.heads import POOLINGS, HeadConfig
-from stratsearch.train.strategies.losses import LOSSES
-from stratsearch.train.strategies.optimizers import OPTIMIZERS
-from stratsearch.train.strategies.penalties import PENALTIES
+from stratsearch.train.strategies.kinds import Kind, KindRegistry, Step
 from stratsearch.train.strategies.registry import Chosen, StrategyConfig, StrategyRegistry
-from stratsearch.train.strategies.schedules import SCHEDULES
-from stratsearch.train.strategies.scope import SCOPES
 
 # The space keys whose value picks one entry of a registry (a conditional choice in a search).
-CHOICE_KINDS: dict[str, StrategyRegistry] = {
-    "scope": SCOPES,
-    "optimizer": OPTIMIZERS,
-    "schedule": SCHEDULES,
-    "penalty": PENALTIES,
-    "loss": LOSSES,
-    "augment": AUGMENTERS,
-}
+KINDS = KindRegistry("strategy kind")
+for module in (optimizers, schedules, scope, losses, penalties, augmenters, consistency):
+    KINDS.add(module.KIND)
 
-__all__ = ["CHOICE_KINDS", "POOLINGS", "Chosen", "HeadConfig", "StrategyConfig", "StrategyRegistry"]
+__all__ = ["KINDS", "POOLINGS", "Chosen", "HeadConfig", "Kind", "Step", "StrategyConfig", "StrategyRegistry"]

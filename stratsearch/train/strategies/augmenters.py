@@ -11,10 +11,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import Field
 
 from stratsearch.augment.examples import Example
+from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
 
 AugmentFn = Callable[[list[Example], StrategyConfig, random.Random], list[Example]]
@@ -233,3 +235,10 @@ def back_translation(examples: list[Example], cfg: BackTranslationConfig, rng: r
 
     texts = round_trip([" ".join(e.words) for e in examples], cfg)
     return [Example(tuple(text.split())) for text in texts]
+
+
+def copies(words: str, config: dict[str, Any]) -> str:
+    return f"{words} augmentation ×{config.get('n_aug', 1)}"
+
+
+KIND = Kind("augment", AUGMENTERS, phrase=copies)

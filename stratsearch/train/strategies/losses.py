@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from stratsearch.train.data import IGNORE_INDEX
+from stratsearch.rows import IGNORE_INDEX
+from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import Chosen, Facts, StrategyConfig, StrategyRegistry
 
 if TYPE_CHECKING:
@@ -116,3 +117,6 @@ def task_loss(
     labels = labels.reshape(-1)
     keep = labels != IGNORE_INDEX
     return LOSSES[loss.name].fn(logits[keep], labels[keep], loss.params, class_weights)
+
+
+KIND = Kind("loss", LOSSES, in_progress=True)

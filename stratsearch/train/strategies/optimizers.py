@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
+from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
 
 if TYPE_CHECKING:
@@ -89,3 +90,6 @@ def adafactor(groups: list[dict], cfg: AdafactorConfig) -> torch.optim.Optimizer
     import torch
 
     return torch.optim.Adafactor(torch_groups(groups, cfg.lr, cfg.weight_decay))
+
+
+KIND = Kind("optimizer", OPTIMIZERS, updates=True, always_named=True, in_progress=True)

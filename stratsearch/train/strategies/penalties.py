@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
+from stratsearch.train.strategies.kinds import Kind, Step
+from stratsearch.train.strategies.registry import Chosen, StrategyConfig, StrategyRegistry
 
 if TYPE_CHECKING:
     import torch
@@ -42,3 +43,10 @@ def l2_penalty(params: Sequence[torch.Tensor], cfg: LambdaConfig) -> torch.Tenso
 def l1_penalty(params: Sequence[torch.Tensor], cfg: LambdaConfig) -> torch.Tensor:
     """Lasso: λ · Σ|θ| over trainable parameters."""
     return cfg.lambda_ * sum(p.float().abs().sum() for p in params)
+
+
+def term(step: Step, outputs: torch.Tensor, chosen: Chosen) -> torch.Tensor:
+    return PENALTIES[chosen.name].fn(step.trainable, chosen.params).to(outputs.device)
+
+
+KIND = Kind("penalty", PENALTIES, extra_loss=term)

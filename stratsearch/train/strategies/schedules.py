@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import Field
 
+from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import Chosen, StrategyConfig, StrategyRegistry
 
 ScheduleFn = Callable[[float, StrategyConfig], float]
@@ -71,3 +73,11 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: Chosen) 
         return step / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return SCHEDULES[schedule.name].fn(min(progress, 1.0), schedule.params)
+
+
+def with_warmup(words: str, config: dict[str, Any]) -> str:
+    warmup = config.get("warmup_ratio") or 0
+    return words + (f" (warmup {warmup:.0%})" if warmup else "")
+
+
+KIND = Kind("schedule", SCHEDULES, phrase=with_warmup, updates=True, always_named=True, in_progress=True)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from stratsearch.errors import StratsearchError
-from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
+from stratsearch.train.strategies.kinds import Kind
+from stratsearch.train.strategies.registry import Chosen, StrategyConfig, StrategyRegistry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -101,3 +102,10 @@ def gradual_unfreeze(blocks: list[nn.Module], tunable: set[nn.Parameter], epoch:
     for rank_from_top, block in enumerate(reversed(blocks)):
         for param in block.parameters():
             param.requires_grad_(param in tunable and rank_from_top < epoch)
+
+
+def wrap(backbone: nn.Module, chosen: Chosen) -> nn.Module:
+    return SCOPES[chosen.name].fn(backbone, chosen.params)
+
+
+KIND = Kind("scope", SCOPES, wrap=wrap, updates=True, in_progress=True)

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from stratsearch.augment.examples import Example
 from stratsearch.disk_cache import cache_dir, computing
+from stratsearch.rows import Split
 from stratsearch.train.config import TrialConfig
-from stratsearch.train.data import Dataset, Split
+from stratsearch.train.data import Dataset
 from stratsearch.train.strategies.augmenters import AUGMENTERS
 
 if TYPE_CHECKING:

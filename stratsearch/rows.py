@@ -1,0 +1,163 @@
+"""Reading data rows and the tokenized split: what a task reads, checks and tokenizes with.
+
+Files are .jsonl, .csv or .parquet with configurable columns (`DataSpec`). Every problem names
+file, line and column. Which columns make an input and a target is the task's business (tasks.py);
+the dataset it builds, and batching, are in data.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from stratsearch.errors import DataError
+
+
+class DataSpec(BaseModel):
+    """The data section of a space: the files, their columns, the tokenization length."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: Path
+    validation: Path
+    test: Path | None = None
+    text: str = "text"
+    label: str = "label"
+    tokens: str = "tokens"
+    tags: str = "tags"
+    max_length: int = Field(128, ge=8, le=8192)
+    max_train_rows: int | None = Field(None, ge=1, description="use only the first N training rows")
+    probe: Path | None = Field(
+        None, description="general text (.txt lines, or the text column of a data file) drift is also measured on"
+    )
+
+
+DATA_FILES = ("train", "validation", "test", "probe")  # the data section's files, read relative to the space
+
+
+SPLITS = ("train", "validation", "test")
+# Texts a trial's drift is measured on (train/drift.py): within about 0.02 of what 1,024 texts read
+# (bench/probe_size.py), at a quarter of the cost.
+PROBE_SIZE = 256
+IGNORE_INDEX = -100  # label of positions no loss or metric looks at (later sub-tokens, padding)
+
+
+@dataclass
+class Split:
+    """One tokenized split. `targets` are what metrics compare against (per word for tokens)."""
+
+    name: str
+    input_ids: list[list[int]]
+    labels: list[Any]  # int / float per example, or per sub-token ids (IGNORE_INDEX off first sub-tokens)
+    targets: list[Any]
+    raw: list[Any] | None = None  # the inputs as read (text, or words): what augmentation rewrites
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self))
+
+
+def subset(split: Split, idx: np.ndarray) -> Split:
+    """The examples `idx` of a split, in that order."""
+    raw = None if split.raw is None else [split.raw[i] for i in idx]
+    pick = [split.input_ids[i] for i in idx], [split.labels[i] for i in idx], [split.targets[i] for i in idx]
+    return Split(split.name, *pick, raw)
+
+
+def read_rows(path: Path) -> list[tuple[int, dict]]:
+    """Rows with the line number (or row number for parquet) that error messages point at."""
+    file = str(path)
+    if not path.is_file():
+        raise DataError(file, "file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        rows = []
+        for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(file, f"text is not valid UTF-8 ({err.reason} at byte {err.start})", line_no) from None
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise DataError(file, f"not valid JSON ({err.msg})", line_no) from None
+            if not isinstance(row, dict):
+                raise DataError(file, f"expected a JSON object, found {type(row).__name__}", line_no)
+            rows.append((line_no, row))
+        return rows
+    if suffix in (".csv", ".parquet"):
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(path, encoding="utf-8") if suffix == ".csv" else pd.read_parquet(path)
+        except UnicodeDecodeError as err:
+            raise DataError(file, f"text is not valid UTF-8 ({err.reason})") from None
+        except Exception as err:
+            raise DataError(file, f"cannot read: {err}") from None
+        first = 2 if suffix == ".csv" else 1  # CSV line 1 is the header
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        return [(first + i, row) for i, row in enumerate(records)]
+    raise DataError(file, f"unsupported file type '{suffix}'; expected .jsonl, .csv or .parquet")
+
+
+def column(file: str, line: int, row: dict, name: str) -> Any:
+    if name not in row:
+        raise DataError(file, f"column missing (row has {sorted(row)})", line, name)
+    value = row[name]
+    if value is None:
+        raise DataError(file, "empty value", line, name)
+    return value
+
+
+def text_value(file: str, line: int, row: dict, name: str) -> str:
+    value = column(file, line, row, name)
+    if not isinstance(value, str):
+        raise DataError(file, f"expected text, found {type(value).__name__} {value!r}", line, name)
+    if not value.strip():
+        raise DataError(file, "empty text", line, name)
+    return value
+
+
+def float_value(file: str, line: int, row: dict, name: str) -> float:
+    value = column(file, line, row, name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(file, f"expected a number, found {value!r}", line, name) from None
+    if not math.isfinite(number):
+        raise DataError(file, f"regression target must be finite, found {value!r}", line, name)
+    return number
+
+
+def class_value(file: str, line: int, row: dict, name: str) -> str | int:
+    value = column(file, line, row, name)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise DataError(file, f"expected a string or integer class label, found {value!r}", line, name)
+    return value
+
+
+def token_list(file: str, line: int, row: dict, name: str) -> list[str]:
+    tokens = column(file, line, row, name)
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DataError(file, "expected a list of strings", line, name)
+    if not tokens:
+        raise DataError(file, "empty token list", line, name)
+    return tokens
+
+
+def read_probe_texts(path: Path, column: str) -> list[str]:
+    """A general-text probe (`data.probe`): a .txt file's non-empty lines, or the `column` of a data file."""
+    if path.suffix == ".txt":
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [text_value(str(path), line, row, column) for line, row in read_rows(path)]
