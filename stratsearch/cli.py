@@ -15,6 +15,7 @@ from stratsearch import files
 from stratsearch.ensemble.methods import METHODS
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import RunDir
+from stratsearch.tasks import TASKS
 
 # Heavy libraries (torch, Ray, Optuna, pandas) are imported by the commands that use them, so
 # that `--help` and `validate` start fast. soft_wrap: messages (paths, key lists) stay on one
@@ -405,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
         "stratsearch init data/reviews.csv --out reviews.yaml",
     )
     i.add_argument("data", help="a .jsonl, .csv or .parquet file, or a folder with train/validation/test files")
-    i.add_argument("--task", choices=["classification", "regression", "token-classification"], help="skip the guess")
+    i.add_argument("--task", choices=TASKS.names(), help="skip the guess")
     i.add_argument("--model", default="minilm-l6", help="minilm-l6 (default) or a local Hugging Face model directory")
     i.add_argument("--out", default="space.yaml", help="the space to write (default: space.yaml)")
     i.add_argument("--force", action="store_true", help="replace --out if it exists")
@@ -518,10 +519,10 @@ def full_disk_error(err: Exception) -> StratsearchError:
     filename = getattr(err, "filename", None)
     where = Path(filename or ".").resolve()
     why = f"could not write {filename}" if filename else files.full_disk_line(err)
-    run = next((p for p in where.parents if (p / "run.json").is_file()), None)
+    run = RunDir.enclosing(where)
     if run is None:
         return StratsearchError(f"disk full: {why}; free some space, then rerun the same command")
-    return RunDir(run).disk_full(why)
+    return run.disk_full(why)
 
 
 def main(argv: list[str] | None = None) -> int:

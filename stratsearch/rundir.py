@@ -1,7 +1,7 @@
 """The run directory: the one module that knows its layout and hands out typed records.
 
     runs/NAME/space.yaml                 the space as run
-    runs/NAME/run.json                   what the run was made from (RunInfo)
+    runs/NAME/run.json                   what the run was made from (RunInfo), and the layout version
     runs/NAME/validation_targets.npz     the validation split's targets, for the verdict's test
     runs/NAME/study.db                   the Optuna study (SQLite)
     runs/NAME/tune/                      Ray Tune's experiment state
@@ -14,6 +14,12 @@
                                          and their per-block shares of the objective (the verdict's test)
     runs/NAME/ensemble/                  the ensemble of the top-k trials
     runs/NAME/confirm.json               the confirmation over seeds: its candidates and seeds (confirm/plan.py)
+
+`LAYOUT` is the version of this layout, written into run.json: a run directory of an older
+layout is read (what it lacks, later commands do without or recompute, and a resumed run writes
+the current layout); one of a newer layout, written by a later stratsearch, is refused with a
+message. A saved model's own files (trials/0007/model/, head.safetensors, stratsearch.json, as
+`train --out` also writes them) are the saved-model format of train/artifacts.py.
 
 Trial folders are the source of truth. Every write is atomic (`files.py`: a temporary file,
 fsync, rename), so a crash never leaves a half-written record; a record that is unreadable all
@@ -216,6 +222,12 @@ class TrialRecord:
 # --- what the run was made from ----------------------------------------------------------------------
 
 
+# 1: before the version was written (no validation_targets.npz); 2: run.json says its layout,
+# validation targets stored for the verdict's test.
+LAYOUT = 2
+RUN_JSON = "run.json"
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """`run.json`: the resolved model and data paths, task, objective and labels, so that the commands
@@ -235,6 +247,7 @@ class RunInfo:
     search: dict[str, Any] = field(default_factory=dict)
     space_file: Path | None = None  # the space.yaml that made the run, for `stratsearch confirm`
     secondary: list[Objective] = field(default_factory=list)  # further objectives of a multi-objective sweep
+    layout: int = 1  # the run directory's layout version (LAYOUT); 1 where run.json does not say
 
     @property
     def metric(self) -> str:
@@ -352,8 +365,9 @@ class RunDir:
         targets = data.validation.targets
         save_predictions(self.targets_path, targets if spec.task.token_level else np.asarray(targets), fault=None)
         write_json(
-            self.path / "run.json",
+            self.run_json,
             {
+                "layout": LAYOUT,
                 "name": spec.name,
                 "space_file": str(Path(spec.file).resolve()),
                 "task": spec.task.name,
@@ -376,11 +390,28 @@ class RunDir:
     def targets_path(self) -> Path:
         return self.path / "validation_targets.npz"
 
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    def is_run(self) -> bool:
+        """Whether `run` wrote this folder (it has run.json)."""
+        return self.run_json.is_file()
+
+    @staticmethod
+    def enclosing(path: Path) -> RunDir | None:
+        """The run directory `path` lies in, if any."""
+        return next((RunDir(p) for p in path.resolve().parents if RunDir(p).is_run()), None)
+
     def info(self) -> RunInfo:
-        path = self.path / "run.json"
-        if not path.is_file():
+        if not self.is_run():
             raise StratsearchError(f"{self.path}: not a run directory (no run.json); expected the runs/NAME of a sweep")
-        raw = json.loads(path.read_text())
+        raw = json.loads(self.run_json.read_text())
+        if raw.get("layout", 1) > LAYOUT:
+            raise StratsearchError(
+                f"{self.path} was written by a newer stratsearch (run directory layout {raw['layout']}; this"
+                f" version reads layouts 1 to {LAYOUT}): upgrade stratsearch to read it"
+            )
         objective = Objective(metric=raw.pop("metric"), mode=raw.pop("mode"))
         return RunInfo(
             **{
@@ -474,7 +505,7 @@ class RunDir:
     def trial_footprint(self) -> int:
         """Bytes one trial can take: the largest trial folder so far (a saved model counts), and at
         least the base model's own size (a trial in the top k saves a copy)."""
-        model = Path(read_json(self.path / "run.json").get("model_path", self.path / "none"))
+        model = Path(read_json(self.run_json).get("model_path", self.path / "none"))
         return max([folder_size(model), *(folder_size(r.folder) for r in self.trials())])
 
     # one command at a time

@@ -10,6 +10,7 @@ Light on purpose: no torch at import (the tensors a task is handed bring their o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,8 @@ from stratsearch.rows import IGNORE_INDEX, DataSpec, Split, class_value, column,
 
 @dataclass(frozen=True, eq=False)
 class Task:
-    """The sentence-level base: one text in, one target out. The losses that fit a task, and its
+    """The sentence-level base: one text in, one target out. A task says what it can do (its
+    capabilities, below); callers ask those, never its name. The losses that fit a task, and its
     default one, are facts of the loss registry's entries."""
 
     name: str
@@ -275,6 +277,31 @@ class TokenClassification(Task):
     def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
         names = label_names or []
         return [{"tags": [names[i] for i in words.argmax(-1)]} for words in prediction]
+
+
+# What a strategy may ask of a task (strategy registry entries' `fits`): a capability, not a name.
+Capability = Callable[[Task], bool]
+
+
+def class_outputs(task: Task) -> bool:
+    return task.has_classes
+
+
+def value_outputs(task: Task) -> bool:
+    return not task.has_classes
+
+
+def sentence_inputs(task: Task) -> bool:
+    return not task.token_level
+
+
+def word_inputs(task: Task) -> bool:
+    return task.token_level
+
+
+def task_with(token_level: bool, has_classes: bool) -> Task:
+    """The registered task with these capabilities (what `init` reads off the data)."""
+    return next(t for t in TASKS if t.token_level == token_level and t.has_classes == has_classes)
 
 
 TASKS: Registry[Task] = Registry("task")

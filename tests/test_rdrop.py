@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from stratsearch.prepare import prepare
 from stratsearch.report.describe import describe
+from stratsearch.tasks import TASKS
 from stratsearch.train.strategies import KINDS, Step
 from stratsearch.train.strategies.consistency import RDropConfig, r_drop
 from stratsearch.train.trainer import train
@@ -84,7 +85,7 @@ def test_the_report_writes_it_and_leaves_it_out_at_its_default() -> None:
     config = {"optimizer": {"adamw": {"lr": 3e-5}}, "schedule": {"linear": {}}, "freeze_depth": 0}
     assert "R-Drop" not in describe({**config, "consistency": {"none": {}}})
     assert "R-Drop α=0.5" in describe({**config, "consistency": {"r_drop": {"alpha": 0.5}}})
-    assert KINDS["consistency"].registry.default_for("regression") == "none"
+    assert KINDS["consistency"].registry.default_for(TASKS["regression"]) == "none"
 
 
 @pytest.mark.parametrize("task", ["classification", "token-classification"])

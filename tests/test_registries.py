@@ -28,7 +28,7 @@ def space_for(kind: str, name: str) -> tuple[str, dict]:
     if kind == "pooling":
         return "classification", {"head": {"pooling": name, "hidden": 8}}
     entry = KINDS[kind].registry[name]
-    task = next(t for t in ("classification", "regression", "token-classification") if entry.fits(t))
+    task = next(t.name for t in TASKS if entry.fits(t))
     return task, {kind: name}
 
 
@@ -58,7 +58,7 @@ def run_once(prepared: Prepared, space: dict) -> list[float]:
 def test_every_entry_runs_and_is_deterministic(kind: str, name: str, prepared_by_task: dict[str, Prepared]) -> None:
     task, space = space_for(kind, name)
     registry = KINDS[kind].registry if kind in KINDS else None
-    if registry and (why := registry.problem(Chosen(name, registry[name].config()), task)):
+    if registry and (why := registry.problem(Chosen(name, registry[name].config()), TASKS[task])):
         pytest.skip(why)  # a Debian package that .ci/run installs
     first = run_once(prepared_by_task[task], space)
     assert all(v == v for v in first), "no NaN metric"

@@ -36,7 +36,7 @@ from stratsearch.report.findings import findings
 from stratsearch.report.importance import param_importance
 from stratsearch.report.tradeoffs import front_words, fronts
 from stratsearch.report.view import load_run
-from stratsearch.rundir import RunDir, TrialRecord, write_json
+from stratsearch.rundir import LAYOUT, RunDir, TrialRecord, read_json, write_json
 
 DIMS = {
     "freeze_depth": IntDistribution(0, 6),
@@ -313,3 +313,12 @@ def test_a_confirmation_cut_before_any_fresh_seed_gives_no_confirmed_verdict(tmp
         record.finish("stopped", pruned_at_epoch=1)
     words = " ".join(verdict(load_run(path)))
     assert "unconfirmed" in words and not words.startswith("Use trial")
+
+
+def test_a_run_directory_of_an_older_layout_is_read_and_a_newer_one_refused(tmp_path: Path, capsys) -> None:
+    run_dir = RunDir(synthetic_run(tmp_path, "old", trials=3))  # run.json as layout 1 wrote it: no version
+    assert run_dir.info().layout == 1
+    write_json(run_dir.run_json, {**read_json(run_dir.run_json), "layout": LAYOUT + 1})
+    assert main(["report", str(run_dir.path)]) == 2
+    said = capsys.readouterr().err
+    assert "newer stratsearch" in said and f"layout {LAYOUT + 1}" in said and "upgrade" in said

@@ -18,7 +18,7 @@ import yaml
 from stratsearch.cli import main
 from stratsearch.report.tradeoffs import sweep_front
 from stratsearch.report.view import load_run
-from stratsearch.rundir import RunDir
+from stratsearch.rundir import LAYOUT, RunDir
 from stratsearch.sweep.driver import out_of_time, settle_in_flight
 from tests.conftest import run_args, sweep_space
 
@@ -33,6 +33,7 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     runs = tmp_path / "runs"
     assert main(run_args(path, runs.parent, "--quiet")) == 0
     run_dir = runs / "tiny-sweep"
+    assert RunDir(run_dir).info().layout == LAYOUT  # run.json says which layout it was written in
     results = pd.read_csv(run_dir / "results.csv")
     assert len(results) == 4
     failed = results[results["status"] == "failed"]

@@ -73,12 +73,12 @@ def run_recipe(recipe: Recipe, inputs: list, info: RunInfo, device_name: str | N
     from transformers import AutoTokenizer
 
     from stratsearch.quiet import quiet_transformers
-    from stratsearch.train.artifacts import load_model
+    from stratsearch.train.artifacts import backbone_dir, load_model
     from stratsearch.train.trainer import pick_device, predict
 
     device = pick_device(device_name)
     quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(recipe.folders[0] / "model")
+    tokenizer = AutoTokenizer.from_pretrained(backbone_dir(recipe.folders[0]))
     split = info.task.tokenize(tokenizer, "input", inputs, info.task.placeholder_targets(inputs), info.data.max_length)
     encoding = Encoding(info.task, info.labels, tokenizer.pad_token_id or 0)
     predictions = []

@@ -85,7 +85,7 @@ def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Export
     from transformers import AutoTokenizer
 
     from stratsearch.quiet import quiet_transformers
-    from stratsearch.train.artifacts import load_model
+    from stratsearch.train.artifacts import backbone_dir, load_model
 
     quiet_transformers()
     info = run_dir.info()
@@ -102,7 +102,7 @@ def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Export
         exported, auto_class = remote_code_model(model, config, head, task, out)
         remote = True
     exported.save_pretrained(out)
-    AutoTokenizer.from_pretrained(source.folder / "model").save_pretrained(out)
+    AutoTokenizer.from_pretrained(backbone_dir(source.folder)).save_pretrained(out)
     result = Exported(out, source, auto_class, remote)
     (out / "README.md").write_text(model_card(run_dir.path, info, manifest, task, result))
     return result

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from stratsearch.errors import DataError, StratsearchError
 from stratsearch.rows import read_rows
+from stratsearch.tasks import TASKS, Task, task_with
 
 LABEL_NAMES = ("label", "labels", "target", "class", "category", "sentiment", "y", "score", "rating", "tag")
 SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -30,7 +31,7 @@ IMBALANCED = 0.2  # a smallest class below this share: macro-F1 rather than accu
 
 @dataclass
 class Guess:
-    task: str
+    task: Task
     columns: dict[str, str]  # data-section key → column name
     files: dict[str, Path]  # split → file
     inputs: list = field(default_factory=list)  # the training rows' inputs (texts or word lists)
@@ -57,16 +58,18 @@ def is_word_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(w, str) for w in value)
 
 
-def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list[str], bool]:
-    """(task, columns, reasons, imbalanced) from the rows of the training file."""
+def guess(rows: list[dict], task: Task | None) -> tuple[Task, dict[str, str], list[str], bool]:
+    """(task, columns, reasons, imbalanced) from the rows of the training file: what the data hold
+    (lists of words, numbers, classes) picks the registered task with those capabilities."""
     names = list(rows[0])
     values = {n: [r.get(n) for r in rows] for n in names}
     word_lists = [n for n in names if all(is_word_list(v) for v in values[n])]
-    if len(word_lists) >= 2 and task in (None, "token-classification"):
+    if len(word_lists) >= 2 and (task is None or task.token_level):
         tags = next((n for n in word_lists if any(k in n.lower() for k in ("tag", "ner", "label"))), word_lists[1])
         tokens = next(n for n in word_lists if n != tags)
-        reason = f"token classification: '{tokens}' and '{tags}' hold lists of strings of the same length"
-        return "token-classification", {"tokens": tokens, "tags": tags}, [reason], False
+        task = task_with(token_level=True, has_classes=True)
+        reason = f"{task}: '{tokens}' and '{tags}' hold lists of strings of the same length"
+        return task, {"tokens": tokens, "tags": tags}, [reason], False
     texts = [n for n in names if all(isinstance(v, str) for v in values[n])]
     if not texts:
         raise StratsearchError(f"no column holds text in every row (columns: {names}); name one with --text")
@@ -84,13 +87,13 @@ def guess(rows: list[dict], task: str | None) -> tuple[str, dict[str, str], list
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values[label])
     whole = numbers and all(float(v).is_integer() for v in values[label])
     if task is None:
-        task = "regression" if numbers and not (whole and len(distinct) <= MAX_CLASSES) else "classification"
+        task = task_with(token_level=False, has_classes=not numbers or (whole and len(distinct) <= MAX_CLASSES))
         reasons.append(
             f"task: {task}, as '{label}' holds "
-            + ("numbers with many distinct values" if task == "regression" else f"{len(distinct)} distinct values")
+            + (f"{len(distinct)} distinct values" if task.has_classes else "numbers with many distinct values")
         )
     imbalanced = False
-    if task == "classification":
+    if task.has_classes:
         counts = Counter(repr(v) for v in values[label])
         smallest = min(counts.values()) / len(rows)
         imbalanced = smallest < IMBALANCED
@@ -120,7 +123,7 @@ def split_validation(train: Path, rows: list[dict], label: str | None, seed: int
     return out["train"], out["validation"]
 
 
-def examine(data: Path, task: str | None) -> Guess:
+def examine(data: Path, task: Task | None) -> Guess:
     files = find_files(data)
     try:
         rows = [row for _, row in read_rows(files["train"])]
@@ -129,10 +132,10 @@ def examine(data: Path, task: str | None) -> Guess:
     if not rows:
         raise StratsearchError(f"{files['train']}: no rows")
     task, columns, reasons, imbalanced = guess(rows, task)
-    key = "tokens" if task == "token-classification" else "text"
+    key = "tokens" if task.token_level else "text"
     inputs = [row[columns[key]] for row in rows]
     if "validation" not in files:
-        label = columns.get("label") if task == "classification" else None
+        label = columns.get("label") if task.has_classes else None
         files["train"], files["validation"] = split_validation(files["train"], rows, label)
         reasons.append(
             f"no validation split: {VALIDATION_SHARE:.0%} of the rows held out"
@@ -151,7 +154,6 @@ def relative(path: Path, base: Path) -> str:
 
 def fitting_max_length(found: Guess, model_dir: Path) -> int:
     """Tokens that hold 95% of the training examples, in steps of 16, within the model's positions."""
-    from stratsearch.tasks import TASKS
     from stratsearch.train.model_dir import max_positions, measuring_tokenizer
 
     positions = max_positions(json.loads((model_dir / "config.json").read_text())) or 512
@@ -159,22 +161,22 @@ def fitting_max_length(found: Guess, model_dir: Path) -> int:
     if tokenizer is None:
         return min(128, positions)
     sample = found.inputs[:5000]
-    encodings = tokenizer.encode_batch(sample, is_pretokenized=TASKS[found.task].token_level)
+    encodings = tokenizer.encode_batch(sample, is_pretokenized=found.task.token_level)
     lengths = sorted(len(e.ids) for e in encodings)
     p95 = lengths[int(0.95 * (len(lengths) - 1))]
     return max(16, min(positions, -(-p95 // 16) * 16))
 
 
 def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
-    """Examine the data and write a commented space; returns the guess (for the command to say)."""
-    from stratsearch.tasks import TASKS
+    """Examine the data and write a commented space (`task`: a registered task's name, else
+    guessed); returns the guess (for the command to say)."""
     from stratsearch.train.model_dir import BUNDLED, find_model_dir, model_depth
     from stratsearch.train.strategies.losses import LOSSES
 
     model_dir = find_model_dir(model, Path.cwd())
     if model_dir is None:
         raise StratsearchError(f"--model {model}: expected 'minilm-l6' or a local Hugging Face model directory")
-    found = examine(data, task)
+    found = examine(data, None if task is None else TASKS[task])
     rows = len(found.inputs)
     layers = model_depth(model_dir) or 6
     max_length = fitting_max_length(found, model_dir)
@@ -184,7 +186,7 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     columns = "\n".join(f"  {key}: {name}" for key, name in found.columns.items())
     small = rows < 2000
     epochs = "{int: [2, 5]}" if small else "{int: [1, 3]}"
-    metrics = TASKS[found.task].metrics
+    metrics = found.task.metrics
     metric = "macro_f1" if found.imbalanced else next(iter(metrics))  # the task's first metric is its default
     objective = f"{{metric: {metric}, mode: {metrics[metric]}}}"
     losses = "[" + ", ".join(LOSSES.fitting(found.task)) + "]"

@@ -116,7 +116,7 @@ def check_warm_starts(warm_start: list[str], base: Path, problems: Problems) -> 
     from stratsearch.rundir import RunDir
 
     for i, path in enumerate(warm_start):
-        if not (RunDir(base / path).path / "run.json").is_file():
+        if not RunDir(base / path).is_run():
             problems.add(
                 f"search.warm_start[{i}]",
                 f"{base / path} is not a stratsearch run directory (no run.json); give the folder `run` wrote,"

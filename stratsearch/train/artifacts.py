@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
@@ -20,10 +20,6 @@ from stratsearch import faults, files
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
 from stratsearch.train.strategies.heads import HeadConfig
-
-if TYPE_CHECKING:
-    pass
-
 
 STAGING = ".saving"  # a model being saved, moved into place once whole
 
@@ -50,18 +46,23 @@ def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    merge_adapters(model.backbone).save_pretrained(staging / "model")
+    merge_adapters(model.backbone).save_pretrained(backbone_dir(staging))
     faults.point("trial.model")
-    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(staging / "model")
+    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(backbone_dir(staging))
     save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, staging / "head.safetensors")
-    for written in [*(staging / "model").iterdir(), staging / "head.safetensors"]:
+    for written in [*backbone_dir(staging).iterdir(), staging / "head.safetensors"]:
         with open(written, "rb") as handle:
             os.fsync(handle.fileno())
     remove_saved(out)
-    (staging / "model").rename(out / "model")
+    backbone_dir(staging).rename(backbone_dir(out))
     (staging / "head.safetensors").rename(out / "head.safetensors")
     staging.rmdir()
     files.write_text(out / "stratsearch.json", json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def backbone_dir(folder: Path) -> Path:
+    """Where a saved model's encoder and tokenizer are (save_pretrained format)."""
+    return folder / "model"
 
 
 def has_model(folder: Path) -> bool:
@@ -77,7 +78,7 @@ def remove_model(folder: Path) -> None:
 def remove_saved(folder: Path) -> None:
     (folder / "stratsearch.json").unlink(missing_ok=True)  # first: from here on it is not a saved model
     (folder / "head.safetensors").unlink(missing_ok=True)
-    shutil.rmtree(folder / "model", ignore_errors=True)
+    shutil.rmtree(backbone_dir(folder), ignore_errors=True)
 
 
 def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
@@ -87,7 +88,7 @@ def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
     manifest = json.loads((folder / "stratsearch.json").read_text())
     labels = manifest["labels"]
     head = HeadConfig(**manifest["config"]["head"])
-    backbone = load_backbone(folder / "model", 0.0, 0.0)
+    backbone = load_backbone(backbone_dir(folder), 0.0, 0.0)
     task = TASKS[manifest["task"]]
     model = TaskModel(backbone, task, task.num_outputs(labels), head)
     model.head.load_state_dict(load_file(folder / "head.safetensors"))

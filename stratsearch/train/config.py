@@ -113,8 +113,8 @@ def parse_trial(space: Any, task: Task, problems: Problems) -> TrialConfig | Non
     problems.check_keys(space, [*scalar_keys, "head", *KINDS.names()], "space.")
     chosen = {}
     for kind in KINDS:
-        picked = parse_choice(space.get(kind.name, kind.registry.default_for(task.name)), kind.name, problems)
-        if picked is not None and (why := kind.registry.problem(picked, task.name)):
+        picked = parse_choice(space.get(kind.name, kind.registry.default_for(task)), kind.name, problems)
+        if picked is not None and (why := kind.registry.problem(picked, task)):
             problems.add(f"space.{kind.name}.{picked.name}", why)
         chosen[kind.name] = picked
     scalars = problems.validate(Scalars, {k: v for k, v in space.items() if k in scalar_keys}, "space")

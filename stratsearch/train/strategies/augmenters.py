@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import Field
 
 from stratsearch.augment.examples import Example
+from stratsearch.tasks import sentence_inputs, word_inputs
 from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
 
 AugmentFn = Callable[[list[Example], StrategyConfig, random.Random], list[Example]]
 AUGMENTERS: StrategyRegistry[AugmentFn] = StrategyRegistry("augment")
-SENTENCE_TASKS = ("classification", "regression")
 
 # Function words are never replaced (EDA's practice); WordNet has no useful synonyms for them.
 STOPWORD_TEXT = """a about above after again against all am an and any are as at be because been before being below
@@ -187,8 +187,8 @@ def mentions(example: Example) -> list[tuple[int, int, str]]:
 @AUGMENTERS.register(
     "mention",
     MentionConfig,
-    tasks=["token-classification"],
-    unfit="replaces entity mentions; it needs task token-classification",
+    fits=word_inputs,
+    unfit="replaces entity mentions; it needs a task with one label per word",
 )
 def mention(examples: list[Example], cfg: MentionConfig, rng: random.Random) -> list[Example]:
     """Token classification: replace each mention, with probability p, by another mention of the
@@ -225,7 +225,7 @@ class BackTranslationConfig(StrategyConfig):
     "back_translation",
     BackTranslationConfig,
     label="back-translation",
-    tasks=SENTENCE_TASKS,
+    fits=sentence_inputs,
     unfit="does not keep tags aligned",
     available=translator_missing,
 )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from stratsearch.rows import IGNORE_INDEX
+from stratsearch.tasks import class_outputs, value_outputs
 from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import Chosen, Facts, StrategyConfig, StrategyRegistry
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 LossFn = Callable[["torch.Tensor", "torch.Tensor", StrategyConfig, "torch.Tensor | None"], "torch.Tensor"]
 LOSSES: StrategyRegistry[LossFn] = StrategyRegistry("loss")
-CLASSES = ("classification", "token-classification")  # losses over class logits
 
 
 class LabelSmoothingConfig(StrategyConfig):
@@ -43,7 +43,7 @@ def two_classes_for_alpha(cfg: FocalConfig, facts: Facts) -> tuple[str, str] | N
     return None
 
 
-@LOSSES.register("cross_entropy", tasks=CLASSES, default=True)
+@LOSSES.register("cross_entropy", fits=class_outputs, default=True)
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, cfg: StrategyConfig, class_weights=None) -> torch.Tensor:
     """Plain cross-entropy."""
     import torch.nn.functional as F
@@ -51,7 +51,7 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, cfg: StrategyConfi
     return F.cross_entropy(logits, labels)
 
 
-@LOSSES.register("label_smoothing", LabelSmoothingConfig, tasks=CLASSES, shown=("epsilon", "ε"))
+@LOSSES.register("label_smoothing", LabelSmoothingConfig, fits=class_outputs, shown=("epsilon", "ε"))
 def label_smoothing(
     logits: torch.Tensor, labels: torch.Tensor, cfg: LabelSmoothingConfig, class_weights=None
 ) -> torch.Tensor:
@@ -61,7 +61,7 @@ def label_smoothing(
     return F.cross_entropy(logits, labels, label_smoothing=cfg.epsilon)
 
 
-@LOSSES.register("focal", FocalConfig, tasks=CLASSES, check=two_classes_for_alpha, shown=("gamma", "γ"))
+@LOSSES.register("focal", FocalConfig, fits=class_outputs, check=two_classes_for_alpha, shown=("gamma", "γ"))
 def focal(logits: torch.Tensor, labels: torch.Tensor, cfg: FocalConfig, class_weights=None) -> torch.Tensor:
     """Focal loss −α_t(1−p_t)^γ·log p_t: down-weights examples the model already gets right."""
     import torch
@@ -74,7 +74,7 @@ def focal(logits: torch.Tensor, labels: torch.Tensor, cfg: FocalConfig, class_we
     return loss.mean()
 
 
-@LOSSES.register("class_weighted", tasks=CLASSES)
+@LOSSES.register("class_weighted", fits=class_outputs)
 def class_weighted(logits: torch.Tensor, labels: torch.Tensor, cfg: StrategyConfig, class_weights=None) -> torch.Tensor:
     """Cross-entropy with class weights N / (C · n_c) from the training labels."""
     import torch.nn.functional as F
@@ -82,7 +82,7 @@ def class_weighted(logits: torch.Tensor, labels: torch.Tensor, cfg: StrategyConf
     return F.cross_entropy(logits, labels, weight=class_weights)
 
 
-@LOSSES.register("mse", tasks=["regression"], default=True)
+@LOSSES.register("mse", fits=value_outputs, default=True)
 def mse(preds: torch.Tensor, targets: torch.Tensor, cfg: StrategyConfig, class_weights=None) -> torch.Tensor:
     """Mean squared error (regression)."""
     import torch.nn.functional as F
@@ -90,7 +90,7 @@ def mse(preds: torch.Tensor, targets: torch.Tensor, cfg: StrategyConfig, class_w
     return F.mse_loss(preds.float(), targets)
 
 
-@LOSSES.register("huber", HuberConfig, tasks=["regression"], shown=("delta", "δ"))
+@LOSSES.register("huber", HuberConfig, fits=value_outputs, shown=("delta", "δ"))
 def huber(preds: torch.Tensor, targets: torch.Tensor, cfg: HuberConfig, class_weights=None) -> torch.Tensor:
     """Huber loss: squared near the target, linear beyond δ (regression)."""
     import torch.nn.functional as F

@@ -8,13 +8,14 @@ it. Registration is explicit and a name can be registered only once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from stratsearch.registry import Registry
+from stratsearch.tasks import Capability, Task
 
 F = TypeVar("F", bound=Callable)
 
@@ -47,15 +48,15 @@ class Strategy(Generic[F]):
     config: type[StrategyConfig]
     fn: F
     label: str  # how the report writes it: "AdamW", "label smoothing"
-    tasks: frozenset[str] | None = None  # the tasks it fits; None: every task
+    fits_task: Capability | None = None  # what it needs of a task; None: it fits every task
     unfit: str = ""  # why it fits only those tasks, for the error message
     default: bool = False  # the branch taken when a space leaves this kind out (per task it fits)
     available: Availability | None = None
     check: Check | None = None
     shown: tuple[str, str] | None = None  # (parameter, symbol) the report writes beside the label
 
-    def fits(self, task: str) -> bool:
-        return self.tasks is None or task in self.tasks
+    def fits(self, task: Task) -> bool:
+        return self.fits_task is None or self.fits_task(task)
 
 
 class StrategyRegistry(Registry[Strategy[F]]):
@@ -65,7 +66,7 @@ class StrategyRegistry(Registry[Strategy[F]]):
         config: type[StrategyConfig] = NoParams,
         *,
         label: str | None = None,
-        tasks: Iterable[str] | None = None,
+        fits: Capability | None = None,
         unfit: str = "",
         default: bool = False,
         available: Availability | None = None,
@@ -73,22 +74,21 @@ class StrategyRegistry(Registry[Strategy[F]]):
         shown: tuple[str, str] | None = None,
     ) -> Callable[[F], F]:
         def add(fn: F) -> F:
-            task_set = None if tasks is None else frozenset(tasks)
             label_ = label or name.replace("_", " ")
-            self.add(Strategy(name, config, fn, label_, task_set, unfit, default, available, check, shown))
+            self.add(Strategy(name, config, fn, label_, fits, unfit, default, available, check, shown))
             return fn
 
         return add
 
-    def default_for(self, task: str) -> str:
+    def default_for(self, task: Task) -> str:
         """The branch a space that leaves this kind out gets, for `task`."""
         return next(entry.name for entry in self if entry.default and entry.fits(task))
 
-    def fitting(self, task: str) -> list[str]:
+    def fitting(self, task: Task) -> list[str]:
         """The names of the entries that fit `task`."""
         return [entry.name for entry in self if entry.fits(task)]
 
-    def problem(self, chosen: Chosen, task: str) -> str | None:
+    def problem(self, chosen: Chosen, task: Task) -> str | None:
         """Why the chosen strategy cannot run for `task` on this machine, or None."""
         entry = self[chosen.name]
         if not entry.fits(task):
