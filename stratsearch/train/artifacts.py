@@ -14,24 +14,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from stratsearch import faults, files
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
+from stratsearch.train.strategies import KINDS
 from stratsearch.train.strategies.heads import HeadConfig
 
 STAGING = ".saving"  # a model being saved, moved into place once whole
-
-
-def merge_adapters(backbone: nn.Module) -> nn.Module:
-    """Fold LoRA updates into the base weights and drop the adapter wrappers (in place)."""
-    for name, module in list(backbone.named_modules()):
-        if hasattr(module, "merge") and hasattr(module, "get_base_layer"):
-            module.merge()
-            parent_name, _, child = name.rpartition(".")
-            setattr(backbone.get_submodule(parent_name) if parent_name else backbone, child, module.get_base_layer())
-    return backbone
 
 
 def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict[str, Any]) -> None:
@@ -46,7 +35,11 @@ def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    merge_adapters(model.backbone).save_pretrained(backbone_dir(staging))
+    backbone = model.backbone
+    for kind in KINDS:  # a kind's training-time wrapping (LoRA's adapters) is not saved as such
+        if kind.before_save:
+            backbone = kind.before_save(backbone)
+    backbone.save_pretrained(backbone_dir(staging))
     faults.point("trial.model")
     AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(backbone_dir(staging))
     save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, staging / "head.safetensors")

@@ -5,10 +5,10 @@ on disk), load the encoder with the chosen dropout, let each strategy kind wrap 
 parameter scope), freeze the bottom layers, attach the head, group parameters for layer-wise LR
 decay, build the optimizer; then, per step: schedule the LR, forward, task loss + each kind's
 extra term (the penalty, R-Drop's second pass), backward, clip, step. The kinds are
-`strategies.KINDS`: the trainer calls their hooks, it knows none of them by name but the
-optimizer, the schedule and the loss every trial has one of. It evaluates every
-epoch, hands the metrics to `report`, and keeps the best epoch's weights and predictions.
-It imports neither Ray nor Optuna.
+`strategies.KINDS`: the trainer calls their hooks; it names only the optimizer, the schedule and
+the loss (every trial has one of each) and augmentation (the training set it rewrites comes
+before any model). It evaluates every epoch, hands the metrics to `report`, and keeps the best
+epoch's weights and predictions. It imports neither Ray nor Optuna.
 """
 
 from __future__ import annotations

@@ -104,8 +104,18 @@ def gradual_unfreeze(blocks: list[nn.Module], tunable: set[nn.Parameter], epoch:
             param.requires_grad_(param in tunable and rank_from_top < epoch)
 
 
+def merge_adapters(backbone: nn.Module) -> nn.Module:
+    """Fold LoRA updates into the base weights and drop the adapter wrappers (in place)."""
+    for name, module in list(backbone.named_modules()):
+        if hasattr(module, "merge") and hasattr(module, "get_base_layer"):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            setattr(backbone.get_submodule(parent_name) if parent_name else backbone, child, module.get_base_layer())
+    return backbone
+
+
 def wrap(backbone: nn.Module, chosen: Chosen) -> nn.Module:
     return SCOPES[chosen.name].fn(backbone, chosen.params)
 
 
-KIND = Kind("scope", SCOPES, wrap=wrap, updates=True, in_progress=True)
+KIND = Kind("scope", SCOPES, wrap=wrap, before_save=merge_adapters, updates=True, in_progress=True)
