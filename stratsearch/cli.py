@@ -333,14 +333,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from stratsearch.export.hf import export_model
 
     exported = export_model(RunDir(Path(args.run_dir)), Path(args.out), args.trial)
+    console.print("load it with:", markup=False)
+    for line in exported.loading_lines():
+        console.print(f"  {line}", markup=False)
     how = (
-        "trust_remote_code=True (its head is defined in modeling_stratsearch.py)"
+        "its head is defined in modeling_stratsearch.py beside the weights"
         if exported.remote_code
-        else "no custom code"
+        else "a stock transformers class"
     )
     console.print(
-        f"exported the {exported.source.description} to {exported.out}: {exported.auto_class}.from_pretrained"
-        f" loads it with {how}; model card in {exported.out / 'README.md'}",
+        f"exported the {exported.source.description} to {exported.out} ({how}); model card in"
+        f" {exported.out / 'README.md'}",
         markup=False,
     )
     return 0

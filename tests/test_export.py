@@ -20,23 +20,40 @@ from stratsearch.prepare import prepare
 from stratsearch.rundir import RunDir
 from stratsearch.train.artifacts import load_model, save_model
 from stratsearch.train.trainer import train
+from tests.conftest import save_tiny_encoder
 
 LOAD_AND_RUN = """
-import json, sys
-import transformers
-auto = getattr(transformers, sys.argv[2])
-model = auto.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+import io, json, logging, sys
 import torch
+import transformers
+
+out, auto_name, examples, task = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+auto = getattr(transformers, auto_name)
+said = {}
+try:  # what most users write first: no trust_remote_code
+    plain = auto.from_pretrained(out).eval()
+    said["plain_class"] = type(plain).__name__
+except ValueError as err:
+    said["plain_error"] = str(err)
+model = auto.from_pretrained(out, trust_remote_code=True).eval()
 with torch.no_grad():
-    logits = [model(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in json.loads(sys.argv[3])]
-print(json.dumps({"logits": logits, "stratsearch_imported": "stratsearch" in sys.modules,
-                  "class": type(model).__name__}))
+    said["logits"] = [model(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in examples]
+    if "plain_class" in said:
+        said["plain_logits"] = [plain(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in examples]
+log = io.StringIO()
+logging.getLogger("transformers").addHandler(logging.StreamHandler(log))
+classify = transformers.pipeline(task, model=out, trust_remote_code=True)
+classify("the movie was good")
+said |= {"class": type(model).__name__, "pipeline_log": log.getvalue()}
+said["stratsearch_imported"] = "stratsearch" in sys.modules
+print("\\n" + json.dumps(said))  # after the prompt transformers leaves without a newline
 """
 
 
-def one_trial_run(make_config, tmp_path: Path, task: str, head: dict) -> RunDir:
+def one_trial_run(make_config, tmp_path: Path, task: str, head: dict, family: str = "bert") -> RunDir:
     """A run directory holding one finished trial with its saved model, as a sweep leaves it."""
-    path = make_config(task, space={"head": head})
+    model = {} if family == "bert" else {"model": str(save_tiny_encoder(tmp_path / family, family))}
+    path = make_config(task, space={"head": head}, **model)
     config = yaml.safe_load(path.read_text())
     config["name"] = f"export-{task}"
     path.write_text(yaml.safe_dump(config))
@@ -55,49 +72,70 @@ def one_trial_run(make_config, tmp_path: Path, task: str, head: dict) -> RunDir:
     return run_dir
 
 
-CASES = [
-    ("classification", {"hidden": 0}, "AutoModelForSequenceClassification", "StratsearchForSequenceClassification"),
+CLS_MLP = {"hidden": 16, "pooling": "cls"}  # as wide as the tiny encoder: with its activation, the family's head
+OURS = "StratsearchForSequenceClassification"
+CASES = [  # (family, task, head, the class transformers loads)
+    ("bert", "classification", {"hidden": 0, "pooling": "cls"}, OURS),
     (
+        "bert",
         "classification",
         {"hidden": 8, "pooling": "mean", "activation": "tanh"},
-        "AutoModelForSequenceClassification",
-        "StratsearchForSequenceClassification",
+        OURS,
     ),
-    ("regression", {"hidden": 0}, "AutoModelForSequenceClassification", "StratsearchForSequenceClassification"),
-    ("token-classification", {"hidden": 0}, "AutoModelForTokenClassification", "BertForTokenClassification"),
-    ("token-classification", {"hidden": 8}, "AutoModelForTokenClassification", "StratsearchForTokenClassification"),
+    ("bert", "regression", {"hidden": 0}, OURS),
+    ("bert", "token-classification", {"hidden": 0}, "BertForTokenClassification"),
+    ("bert", "token-classification", {"hidden": 8}, "StratsearchForTokenClassification"),
+    ("bert", "classification", {**CLS_MLP, "activation": "tanh"}, "BertForSequenceClassification"),
+    ("bert", "classification", {**CLS_MLP, "activation": "gelu"}, OURS),
+    ("roberta", "classification", {**CLS_MLP, "activation": "tanh"}, "RobertaForSequenceClassification"),
+    ("roberta", "regression", {"hidden": 0, "pooling": "mean"}, OURS),
+    ("distilbert", "classification", {**CLS_MLP, "activation": "relu"}, "DistilBertForSequenceClassification"),
+    ("distilbert", "regression", {**CLS_MLP, "activation": "relu"}, "DistilBertForSequenceClassification"),
+    ("distilbert", "token-classification", {"hidden": 0}, "DistilBertForTokenClassification"),
 ]
 
 
-@pytest.mark.parametrize(("task", "head", "auto", "cls"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_export_loads_in_plain_transformers_with_the_same_outputs(
-    make_config, tmp_path: Path, task: str, head: dict, auto: str, cls: str
+@pytest.mark.parametrize(("family", "task", "head", "cls"), CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
+def test_an_export_loads_exactly_in_plain_transformers_or_refuses_without_its_code(
+    make_config, tmp_path: Path, family: str, task: str, head: dict, cls: str
 ) -> None:
-    run_dir = one_trial_run(make_config, tmp_path, task, head)
+    run_dir = one_trial_run(make_config, tmp_path, task, head, family)
     out = tmp_path / "exported"
     assert main(["export", str(run_dir.path), str(out)]) == 0
     model, _ = load_model(run_dir.trial(0).folder)
     examples = [[2, 5, 9, 11, 3], [2, 7, 3], [2, 6, 8, 12, 10, 9, 3]]
     with torch.no_grad():
         ours = [model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0] for ids in examples]
-    done = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_RUN, str(out), auto, json.dumps(examples)],
+    token_level = task == "token-classification"
+    auto = "AutoModelForTokenClassification" if token_level else "AutoModelForSequenceClassification"
+    pipeline_task = "token-classification" if token_level else "text-classification"
+    done = subprocess.run(  # a process that never imports stratsearch, as a user's would be
+        [sys.executable, "-c", LOAD_AND_RUN, str(out), auto, json.dumps(examples), pipeline_task],
         capture_output=True,
         text=True,
         check=True,
+        stdin=subprocess.DEVNULL,  # transformers asks on a terminal; a script gets its error
     )
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded["class"] == cls and not loaded["stratsearch_imported"]
-    for mine, theirs in zip(ours, loaded["logits"], strict=True):
+    assert loaded["class"].startswith(cls) and not loaded["stratsearch_imported"]
+    for mine, theirs in zip(ours, loaded["logits"], strict=True):  # with trust_remote_code: exact
         assert torch.allclose(mine.reshape(-1), torch.tensor(theirs).reshape(-1), atol=1e-5)
+    if loaded["class"].startswith("Stratsearch"):  # without it: refused, never a fresh head of its own
+        assert "plain_class" not in loaded and "trust_remote_code=True" in loaded["plain_error"]
+    else:  # a stock class: the same model either way
+        assert loaded["plain_class"] == loaded["class"] and loaded["plain_logits"] == loaded["logits"]
+    assert "is not supported" not in loaded["pipeline_log"]
     config = json.loads((out / "config.json").read_text())
     card = (out / "README.md").read_text()
     assert "trial 0" in card and "**Strategy**" in card
+    first_code = card.split("```python", 1)[1]  # the card leads with the lines that load it
+    assert f"{auto}.from_pretrained" in first_code and f'pipeline("{pipeline_task}"' in first_code
+    assert ("trust_remote_code=True" in first_code) == loaded["class"].startswith("Stratsearch")
     if task == "regression":
         assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
     else:
         assert set(config["label2id"]) == {str(n) for n in model_labels(run_dir)}
-    assert ("auto_map" in config) == cls.startswith("Stratsearch")
+    assert (config["model_type"] == "stratsearch") == ("auto_map" in config) == cls.startswith("Stratsearch")
 
 
 def model_labels(run_dir: RunDir) -> list:

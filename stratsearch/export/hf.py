@@ -1,13 +1,17 @@
-"""`stratsearch export`: the run's chosen model as a directory plain `transformers` loads.
+"""`stratsearch export`: the run's chosen model as a directory plain `transformers` loads, exactly
+or not at all: never with a head of transformers' own, freshly initialised, in place of ours.
 
-A linear head on token classification is exactly `*ForTokenClassification` (encoder, then one
-linear layer per token) and is saved as that class, with no custom code. Everything else is saved
-with `modeling_stratsearch.py` beside the weights and registered through the config's `auto_map`,
-loaded with `trust_remote_code=True`: `*ForSequenceClassification` of BERT, RoBERTa and DistilBERT
-put a pooler or an extra dense layer with tanh/ReLU between the [CLS] state and the classifier,
-which a head trained on the raw [CLS] state (or on the mean of the tokens) cannot be mapped onto.
-LoRA was merged into the encoder when the trial saved its model. A model card (`README.md`) says
-what the model is and where it came from.
+Where the trained head is exactly a stock class of the encoder's family it is saved as that
+class, with no custom code: a linear head on token classification is `*ForTokenClassification`;
+an MLP over the [CLS] state as wide as the encoder with the family's activation is the family's
+`*ForSequenceClassification` (BERT's pooler + classifier, RoBERTa's classification head,
+DistilBERT's pre-classifier; `STOCK_HEADS`). Everything else (a linear head over [CLS] or the
+mean, other MLPs) is saved with `modeling_stratsearch.py` beside the weights, under a config of
+model type `stratsearch` that holds the encoder's config and names the code in `auto_map`
+(AutoConfig and the model class): loading needs `trust_remote_code=True`, and without it
+transformers refuses (it knows no type `stratsearch`) where it would otherwise take the stock
+class of `model_type: bert` and initialise its head at random. LoRA was merged into the encoder
+when the trial saved its model. A model card (`README.md`) leads with the lines that load it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from torch import nn
 
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import RunDir, RunInfo
@@ -42,6 +48,15 @@ class Exported:
     source: Source
     auto_class: str  # AutoModelForSequenceClassification / AutoModelForTokenClassification
     remote_code: bool
+    pipeline_task: str  # text-classification / token-classification
+
+    def loading_lines(self) -> list[str]:
+        """The exact Python that loads it: the model class, then a pipeline."""
+        remote = ", trust_remote_code=True" if self.remote_code else ""
+        return [
+            f'model = {self.auto_class}.from_pretrained("{self.out}"{remote})',
+            f'classify = pipeline("{self.pipeline_task}", model="{self.out}"{remote})',
+        ]
 
 
 def source_of(run_dir: RunDir, info: RunInfo, trial: int | None) -> Source:
@@ -81,7 +96,28 @@ def source_of(run_dir: RunDir, info: RunInfo, trial: int | None) -> Source:
     return Source(record.folder, f"trial {trial}", status.best_value, status.test_value(info.metric))
 
 
+@dataclass(frozen=True)
+class StockHead:
+    """A family's own `*ForSequenceClassification` head, where a stratsearch head is exactly it: an
+    MLP over the CLS state as wide as the encoder, with the family's activation. `first` and
+    `last` name the MLP's two Linear layers in the stock class."""
+
+    activation: str
+    first: str
+    last: str
+
+
+STOCK_HEADS = {
+    "bert": StockHead("tanh", "bert.pooler.dense", "classifier"),  # the pooler is that first layer
+    "roberta": StockHead("tanh", "classifier.dense", "classifier.out_proj"),
+    "distilbert": StockHead("relu", "pre_classifier", "classifier"),
+}
+
+
 def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Exported:
+    """The stock class of the encoder's family where the head is exactly one (a linear tagger; an
+    MLP over CLS shaped like the family's own head), else the head in `modeling_stratsearch.py`
+    under a model type of its own, which stock transformers refuses rather than loading wrong."""
     from transformers import AutoTokenizer
 
     from stratsearch.quiet import quiet_transformers
@@ -92,23 +128,25 @@ def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Export
     source = source_of(run_dir, info, trial)
     model, manifest = load_model(source.folder)
     task = TASKS[manifest["task"]]
-    config = hf_config(model, manifest, task)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MODELING_FILE.name).unlink(missing_ok=True)  # an earlier export's code would be left behind
     head = manifest["config"]["head"]
-    if task.token_level and head["hidden"] == 0:
-        exported = standard_token_classifier(model, config)
-        auto_class, remote = "AutoModelForTokenClassification", False
+    config = encoder_config(model, manifest, task)
+    if (stock := stock_head(config, head, task)) or (task.token_level and head["hidden"] == 0):
+        exported = stock_model(model, config, task, stock)
+        remote = False
     else:
-        exported, auto_class = remote_code_model(model, config, head, task, out)
+        exported = remote_code_model(model, config, head, task, out)
         remote = True
     exported.save_pretrained(out)
     AutoTokenizer.from_pretrained(backbone_dir(source.folder)).save_pretrained(out)
-    result = Exported(out, source, auto_class, remote)
+    kind, pipeline_task = ("Token", "token") if task.token_level else ("Sequence", "text")
+    result = Exported(out, source, f"AutoModelFor{kind}Classification", remote, f"{pipeline_task}-classification")
     (out / "README.md").write_text(model_card(run_dir.path, info, manifest, task, result))
     return result
 
 
-def hf_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> Any:
+def encoder_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> Any:
     """The encoder's config with the labels (or a regression's one output) and the trained dropout."""
     config = model.backbone.config.__class__.from_dict(model.backbone.config.to_dict())
     labels = manifest["labels"]
@@ -123,35 +161,59 @@ def hf_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> Any:
     return config
 
 
-def standard_token_classifier(model: TaskModel, config: Any) -> Any:
-    """`*ForTokenClassification`: the encoder under its usual prefix, the linear head as `classifier`."""
-    from transformers import AutoModelForTokenClassification
+def stock_head(config: Any, head: dict, task: Task) -> StockHead | None:
+    """The family's own sequence head, when the trained head is exactly it."""
+    stock = STOCK_HEADS.get(config.model_type)
+    exact = (
+        stock is not None
+        and not task.token_level
+        and head["pooling"] == "cls"
+        and head["hidden"] == config.hidden_size
+        and head["activation"] == stock.activation
+    )
+    return stock if exact else None
 
-    target = AutoModelForTokenClassification.from_config(config)
-    prefix = target.base_model_prefix
-    linear = model.head[-1]
-    state = {f"{prefix}.{name}": tensor for name, tensor in model.backbone.state_dict().items()}
-    state |= {"classifier.weight": linear.weight, "classifier.bias": linear.bias}
+
+def stock_model(model: TaskModel, config: Any, task: Task, stock: StockHead | None) -> Any:
+    """The family's `*ForTokenClassification` (a linear tagger) or `*ForSequenceClassification`
+    (`stock`), every weight of it from the trained model."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    auto = AutoModelForTokenClassification if task.token_level else AutoModelForSequenceClassification
+    target = auto.from_config(config)
+    state = {f"{target.base_model_prefix}.{name}": tensor for name, tensor in model.backbone.state_dict().items()}
+    linears = [layer for layer in model.head if isinstance(layer, nn.Linear)]
+    names = ["classifier"] if stock is None else [stock.first, stock.last]
+    for name, linear in zip(names, linears, strict=True):
+        state |= {f"{name}.weight": linear.weight, f"{name}.bias": linear.bias}
     target.load_state_dict(state, strict=True)  # every weight of the target accounted for
     return target.eval()
 
 
-def remote_code_model(model: TaskModel, config: Any, head: dict, task: Task, out: Path) -> tuple[Any, str]:
-    """The class in modeling_stratsearch.py, imported from the copy in `out` (what users will load)."""
+def remote_code_model(model: TaskModel, config: Any, head: dict, task: Task, out: Path) -> Any:
+    """The class in modeling_stratsearch.py, imported from the copy in `out` (what users will load),
+    under a config of model type `stratsearch` that holds the encoder's config."""
     shutil.copy(MODELING_FILE, out / MODELING_FILE.name)
     spec = importlib.util.spec_from_file_location("modeling_stratsearch", out / MODELING_FILE.name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     kind = "TokenClassification" if task.token_level else "SequenceClassification"
-    auto_class = f"AutoModelFor{kind}"
-    config.stratsearch_head = {k: head[k] for k in ("hidden", "activation", "pooling", "dropout")}
-    config.auto_map = {auto_class: f"modeling_stratsearch.StratsearchFor{kind}"}
-    config.architectures = [f"StratsearchFor{kind}"]
-    target = getattr(module, f"StratsearchFor{kind}")(config)
+    labels = {"id2label": config.id2label, "label2id": config.label2id, "problem_type": config.problem_type}
+    wrapped = module.StratsearchConfig(
+        encoder={k: v for k, v in config.to_dict().items() if k not in (*labels, "architectures")},
+        stratsearch_head={k: head[k] for k in ("hidden", "activation", "pooling", "dropout")},
+        auto_map={
+            "AutoConfig": "modeling_stratsearch.StratsearchConfig",
+            f"AutoModelFor{kind}": f"modeling_stratsearch.StratsearchFor{kind}",
+        },
+        architectures=[f"StratsearchFor{kind}"],
+        **labels,
+    )
+    target = getattr(module, f"StratsearchFor{kind}")(wrapped)
     state = {f"encoder.{name}": tensor for name, tensor in model.backbone.state_dict().items()}
     state |= {f"head.{name}": tensor for name, tensor in model.head.state_dict().items()}
     target.load_state_dict(state, strict=True)
-    return target.eval(), auto_class
+    return target.eval()
 
 
 def model_card(run_path: Path, info: RunInfo, manifest: dict[str, Any], task: Task, exported: Exported) -> str:
@@ -164,13 +226,14 @@ def model_card(run_path: Path, info: RunInfo, manifest: dict[str, Any], task: Ta
         if value is not None
     )
     sizes = ", ".join(f"{split} {n:,}" for split, n in info.sizes.items())
-    remote = ", trust_remote_code=True" if exported.remote_code else ""
-    why_remote = (
-        "\nThe head is not one of transformers' own, so `modeling_stratsearch.py` beside the weights defines it;"
-        " load with `trust_remote_code=True` (the file needs only torch and transformers).\n"
+    how = (
+        "The head is not one of transformers' own: `modeling_stratsearch.py` beside the weights defines it"
+        " (it needs only torch and transformers), so pass `trust_remote_code=True`. Without it transformers"
+        " refuses to load the model (its type is `stratsearch`) rather than loading it wrong."
         if exported.remote_code
-        else ""
+        else "A stock transformers class: no custom code."
     )
+    lines = "\n".join(exported.loading_lines())
     return f"""---
 library_name: transformers
 base_model: {info.model or info.model_path}
@@ -179,6 +242,14 @@ tags: [stratsearch, {task.name}]
 
 # {info.name}: {source.description}
 
+```python
+from transformers import {exported.auto_class}, pipeline
+
+{lines}
+```
+
+{how}
+
 Fine-tuned from `{info.model or info.model_path}` for {task.name} by a stratsearch sweep.
 
 - **Strategy**: {describe(manifest["config"], task)}
@@ -186,11 +257,4 @@ Fine-tuned from `{info.model or info.model_path}` for {task.name} by a stratsear
 - **Figures**: {figures or "not recorded"} (the objective: {info.objective.mode} {info.metric})
 - **Labels**: {manifest["labels"] if manifest["labels"] is not None else "one value (regression)"}
 - **Run**: `{run_path}`, {source.description}
-{why_remote}
-```python
-from transformers import {exported.auto_class}, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{exported.out}")
-model = {exported.auto_class}.from_pretrained("{exported.out}"{remote})
-```
 """

@@ -3,19 +3,43 @@ head stratsearch trained on it (linear or an MLP adaptation layer, over the CLS 
 the tokens, or over every token for tagging).
 
 This file is copied beside the weights of an exported model and loaded by `transformers` itself
-(`AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)`); it needs only
-torch and transformers, never stratsearch. The head's layout is stratsearch's: Dropout, then for an
-MLP Linear → activation → Dropout, then Linear.
+(`AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)`, or
+`pipeline("text-classification", model=path, trust_remote_code=True)`); it needs only torch and
+transformers, never stratsearch. The config's model type is `stratsearch`, with the encoder's own
+config inside it: transformers' stock classes do not know that type, so loading without this file
+fails with transformers' message to pass `trust_remote_code=True`, instead of putting a freshly
+initialised head of its own on the encoder. The head's layout is stratsearch's: Dropout, then for
+an MLP Linear → activation → Dropout, then Linear.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
-from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
+# BERT and RoBERTa carry a pooler stratsearch never trains or uses.
+WITH_POOLER = ("bert", "roberta", "xlm-roberta", "camembert")
+
+
+class StratsearchConfig(PretrainedConfig):
+    """The encoder's config (`encoder`, a dict with its own `model_type`) and the head's
+    (`stratsearch_head`: hidden, activation, pooling, dropout); labels as any config has them."""
+
+    model_type = "stratsearch"
+
+    def __init__(self, encoder: dict[str, Any] | None = None, stratsearch_head: dict[str, Any] | None = None, **kw):
+        super().__init__(**kw)
+        self.encoder = encoder or {}
+        self.stratsearch_head = stratsearch_head or {}
+
+    def encoder_config(self) -> PretrainedConfig:
+        settings = dict(self.encoder)
+        return AutoConfig.for_model(settings.pop("model_type"), **settings)
 
 
 def head_layers(in_dim: int, out_dim: int, hidden: int, activation: str, dropout: float) -> nn.Sequential:
@@ -28,17 +52,17 @@ def head_layers(in_dim: int, out_dim: int, hidden: int, activation: str, dropout
 
 
 class StratsearchPreTrainedModel(PreTrainedModel):
-    config_class = PretrainedConfig
+    config_class = StratsearchConfig
     base_model_prefix = "encoder"
 
-    def __init__(self, config: PretrainedConfig):
+    def __init__(self, config: StratsearchConfig):
         super().__init__(config)
         head = config.stratsearch_head
-        # BERT and RoBERTa carry a pooler stratsearch never trains or uses.
-        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "roberta") else {}
-        self.encoder = AutoModel.from_config(config, **extra)
+        encoder = config.encoder_config()
+        extra = {"add_pooling_layer": False} if encoder.model_type in WITH_POOLER else {}
+        self.encoder = AutoModel.from_config(encoder, **extra)
         self.head = head_layers(
-            config.hidden_size, config.num_labels, head["hidden"], head["activation"], head["dropout"]
+            encoder.hidden_size, config.num_labels, head["hidden"], head["activation"], head["dropout"]
         )
         self.pooling = head["pooling"]
         self.post_init()
