@@ -53,11 +53,12 @@ def test_sampling_1000_configs_gives_only_trainer_accepted_configs() -> None:
             parts = name.split(".")
             if len(parts) == 3 and parts[0] != "head":  # kind.branch.param: only under its drawn branch
                 assert trial.params[parts[0]] == parts[1], name
-        for kind in ("scope", "optimizer", "schedule", "penalty", "loss"):
+        for kind in ("scope", "optimizer", "schedule", "penalty", "loss", "consistency"):
             branches_seen.setdefault(kind, set()).add(next(iter(config[kind])))
         study.tell(trial, 0.0)
     assert branches_seen["optimizer"] == {"adamw", "adam", "sgd", "adafactor"}
     assert len(branches_seen["schedule"]) == 5
+    assert branches_seen["consistency"] == {"none", "r_drop"}
 
 
 @needs_shared
