@@ -12,13 +12,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
 
 from stratsearch.errors import Problems
 from stratsearch.objective import Objective
-from stratsearch.space.checks import check_search
 from stratsearch.space.dims import Choice, FloatRange, IntRange
-from stratsearch.space.load import Budget, Ensemble, Resources, Search, SpaceSpec, Tracking
+from stratsearch.space.load import Budget, Draft, Ensemble, Resources, Search, SpaceSpec, Tracking
 from stratsearch.space.sampling import sample
 from stratsearch.sweep.anchored import AnchoredSampler
 from stratsearch.sweep.resources import Node, PerTrial, per_trial, unplaceable
 from stratsearch.sweep.search import PRUNERS, SAMPLERS, WIDE, sampler_name, session_sampler
+from stratsearch.sweep.validate import check_search
 from stratsearch.tasks import TASKS
 
 FINITE = {"freeze_depth": IntRange(0, 3), "schedule": Choice(("linear", "cosine"))}
@@ -118,7 +118,9 @@ def test_asha_takes_the_search_settings() -> None:
 )
 def test_search_settings_are_checked_against_the_registries(sampler, pruner, space, objectives, message) -> None:
     problems = Problems()
-    check_search(sampler, pruner, space, objectives, problems)
+    search = Search.model_construct(sampler=sampler, pruner=pruner, warm_start=[])  # unchecked: the check's job
+    metrics = [Objective(metric="accuracy", mode="max")] * objectives
+    check_search(Draft({"search": search}, space, metrics, Path(".")), problems)
     assert [str(p) for p in problems.items] and str(problems.items[0]).startswith(message)
 
 
