@@ -38,6 +38,10 @@ class Registry(Generic[E]):
         except KeyError:
             raise KeyError(f"unknown {self.kind} '{name}'; expected one of {self.names()}") from None
 
+    def get(self, name: object) -> E | None:
+        """The entry, or None where there is none (for callers that say what to do then)."""
+        return self._entries.get(name) if isinstance(name, str) else None
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

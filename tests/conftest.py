@@ -30,6 +30,21 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+# What a tiny model of a family needs beyond its shape: ELECTRA-small's projected embeddings,
+# DeBERTa-v3's relative positions.
+TINY_EXTRA = {
+    "electra": {"embedding_size": 8},
+    "deberta-v2": {
+        "relative_attention": True,
+        "position_buckets": 8,
+        "norm_rel_ebd": "layer_norm",
+        "pos_att_type": ["p2c", "c2p"],
+        "max_relative_positions": -1,
+        "type_vocab_size": 0,
+    },
+}
+
+
 def save_tiny_encoder(out: Path, family: str = "bert") -> Path:
     """A tiny random encoder of a family (hidden 16, 3 layers) plus a real WordPiece tokenizer."""
     import torch
@@ -53,6 +68,12 @@ def save_tiny_encoder(out: Path, family: str = "bert") -> Path:
     if family == "distilbert":
         config = DistilBertConfig(dim=16, n_layers=3, n_heads=2, hidden_dim=32, **size)
         DistilBertModel(config).save_pretrained(out)
+    elif family not in ("bert", "roberta"):  # the other families of train/families.py
+        from transformers import AutoConfig, AutoModel
+
+        shape = {"hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 32}
+        config = AutoConfig.for_model(family, **shape, **size, **TINY_EXTRA.get(family, {}))
+        AutoModel.from_config(config).save_pretrained(out)  # with its pooler, as real checkpoints have it
     else:
         config_cls, model_cls = (BertConfig, BertModel) if family == "bert" else (RobertaConfig, RobertaModel)
         config = config_cls(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32, **size)

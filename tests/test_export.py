@@ -50,10 +50,12 @@ print("\\n" + json.dumps(said))  # after the prompt transformers leaves without 
 """
 
 
-def one_trial_run(make_config, tmp_path: Path, task: str, head: dict, family: str = "bert") -> RunDir:
+def one_trial_run(
+    make_config, tmp_path: Path, task: str, head: dict, family: str = "bert", n_train: int = 64, **space
+) -> RunDir:
     """A run directory holding one finished trial with its saved model, as a sweep leaves it."""
     model = {} if family == "bert" else {"model": str(save_tiny_encoder(tmp_path / family, family))}
-    path = make_config(task, space={"head": head}, **model)
+    path = make_config(task, space={"head": head, **space}, n_train=n_train, **model)
     config = yaml.safe_load(path.read_text())
     config["name"] = f"export-{task}"
     path.write_text(yaml.safe_dump(config))

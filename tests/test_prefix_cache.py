@@ -12,6 +12,7 @@ import yaml
 from stratsearch.prepare import prepare
 from stratsearch.train import prefix_cache
 from stratsearch.train.config import trial_from_space
+from stratsearch.train.families import FAMILIES
 from stratsearch.train.trainer import train
 from tests.conftest import save_tiny_encoder
 
@@ -32,7 +33,7 @@ def cache_dir(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path / "cache" / "prefix"
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
+@pytest.mark.parametrize("family", FAMILIES.names())
 def test_cached_training_matches_the_full_encoder(family, make_config, tmp_path, monkeypatch, cache_dir) -> None:
     config = yaml.safe_load(make_config(n_train=48).read_text())
     config["model"] = str(save_tiny_encoder(tmp_path / family, family))

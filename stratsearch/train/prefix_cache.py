@@ -33,7 +33,7 @@ from torch import nn
 from stratsearch.disk_cache import cache_dir, computing
 from stratsearch.rows import Split
 from stratsearch.train.data import collate, sorted_batches
-from stratsearch.train.model import encoder_layers
+from stratsearch.train.model import family_of_backbone
 
 Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch
 
@@ -74,18 +74,29 @@ class CachedStates(nn.Module):
 @contextmanager
 def swapped(backbone: nn.Module, start: int, stop: int | None = None, cached: bool = True) -> Iterator[CachedStates]:
     """Within the block the backbone runs layers start..stop-1 only, its embeddings replaced by a
-    `CachedStates` when `cached`; everything is put back afterwards."""
-    layers = encoder_layers(backbone)
-    owner = backbone.encoder if hasattr(backbone, "encoder") else backbone.transformer
-    embeddings, stand_in = backbone.embeddings, CachedStates()
+    `CachedStates` when `cached` (and what its family applies to their output before the first
+    layer by nothing); up to a `stop`, what the family applies above the top layer (a final norm)
+    is left out too. The family's record says where these are; everything is put back afterwards."""
+    family = family_of_backbone(backbone)
+    owner_path, _, attribute = family.layers.rpartition(".")
+    owner = backbone.get_submodule(owner_path) if owner_path else backbone
+    layers = getattr(owner, attribute)
+    stand_in = CachedStates()
+    replaced = {path: nn.Identity() for path in family.applied_after_embeddings} if cached else {}
     if cached:
-        backbone.embeddings = stand_in
-    owner.layer = nn.ModuleList(list(layers)[start:stop])
+        replaced[family.inputs[0]] = stand_in
+    if stop is not None:
+        replaced |= {path: nn.Identity() for path in family.outputs}
+    kept = {path: backbone.get_submodule(path) for path in replaced}
+    for path, module in replaced.items():
+        backbone.set_submodule(path, module)
+    setattr(owner, attribute, nn.ModuleList(list(layers)[start:stop]))
     try:
         yield stand_in
     finally:
-        backbone.embeddings = embeddings
-        owner.layer = layers
+        for path, module in kept.items():
+            backbone.set_submodule(path, module)
+        setattr(owner, attribute, layers)
 
 
 @torch.no_grad()

@@ -39,7 +39,7 @@ from stratsearch.train.strategies.losses import balanced_class_weights, task_los
 from stratsearch.train.strategies.optimizers import OPTIMIZERS
 from stratsearch.train.strategies.registry import Facts
 from stratsearch.train.strategies.schedules import lr_factor
-from stratsearch.train.strategies.scope import freeze_bottom, gradual_unfreeze, param_groups
+from stratsearch.train.strategies.scope import freeze_bottom, gradual_unfreeze, param_groups, ungrouped
 
 
 @dataclass
@@ -197,9 +197,14 @@ def train(
     tunable_named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     tunable = set(tunable_named.values())
     tunable_count = sum(p.numel() for p in tunable)
-    optimizer = OPTIMIZERS[trial.optimizer.name].fn(
-        param_groups(parts, model.head, s.layer_decay), trial.optimizer.params
-    )
+    groups = param_groups(parts, model.head, s.layer_decay)
+    if missed := ungrouped(model, groups):  # a family record that misses a module: they would never train
+        raise StratsearchError(
+            f"{len(missed)} trainable parameters are in no optimizer group or in two ({', '.join(missed[:4])}"
+            f"{', …' if len(missed) > 4 else ''}): the record of family '{model.backbone.config.model_type}'"
+            " (stratsearch/train/families.py) does not place their modules"
+        )
+    optimizer = OPTIMIZERS[trial.optimizer.name].fn(groups, trial.optimizer.params)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     counts = data.class_counts()
     class_weights = None if counts is None else balanced_class_weights(counts).to(device)

@@ -9,12 +9,14 @@ Orthogonal to it, and applied after it by the trainer:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from stratsearch.errors import StratsearchError
+from stratsearch.train.families import family_of
 from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import Chosen, StrategyConfig, StrategyRegistry
 
@@ -23,8 +25,6 @@ if TYPE_CHECKING:
 
 ScopeFn = Callable[["nn.Module", StrategyConfig], "nn.Module"]
 SCOPES: StrategyRegistry[ScopeFn] = StrategyRegistry("scope")
-# peft knows default LoRA targets for BERT, RoBERTa, ELECTRA, DeBERTa…; not for DistilBERT.
-EXTRA_LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 
 
 class LoraConfig(StrategyConfig):
@@ -32,7 +32,7 @@ class LoraConfig(StrategyConfig):
     alpha: float = Field(16.0, gt=0.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | None = Field(
-        None, min_length=1, description="module names to adapt; default: peft's choice for the model family"
+        None, min_length=1, description="module names to adapt; default: the model family's (families.py)"
     )
 
 
@@ -56,7 +56,8 @@ def lora(backbone: nn.Module, cfg: LoraConfig) -> nn.Module:
     from peft import LoraConfig as PeftLoraConfig
     from peft import inject_adapter_in_model
 
-    targets = cfg.target_modules or EXTRA_LORA_TARGETS.get(backbone.config.model_type)
+    family = family_of(backbone.config.model_type)
+    targets = cfg.target_modules or (list(family.lora_targets) if family else None)
     peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets)
     try:
         # inject_adapter_in_model marks only the adapters trainable and keeps the model's own class;
@@ -67,17 +68,17 @@ def lora(backbone: nn.Module, cfg: LoraConfig) -> nn.Module:
 
 
 def freeze_bottom(blocks: list[nn.Module], depth: int) -> None:
-    """Freeze the embeddings and the bottom `depth` layers (blocks[0] is the embeddings)."""
+    """Freeze the inputs and the bottom `depth` layers (blocks[0] is the inputs: the embeddings
+    and what the family keeps beside them)."""
     if depth > 0:
         for block in blocks[: depth + 1]:
             block.requires_grad_(False)
 
 
 def is_no_decay(name: str, module: nn.Module) -> bool:
-    """Biases and normalisation weights are not shrunk by weight decay."""
-    from torch import nn
-
-    return name.endswith("bias") or isinstance(module, nn.LayerNorm)
+    """Biases and normalisation weights (LayerNorm, RMSNorm, whatever a family calls its norms)
+    are not shrunk by weight decay."""
+    return name.endswith("bias") or "norm" in type(module).__name__.lower()
 
 
 def param_groups(blocks: list[nn.Module], head: nn.Module, layer_decay: float) -> list[dict]:
@@ -95,6 +96,13 @@ def param_groups(blocks: list[nn.Module], head: nn.Module, layer_decay: float) -
         {"params": params, "lr_scale": layer_decay ** (top - depth), "decay": decay}
         for (depth, decay), params in sorted(groups.items())
     ]
+
+
+def ungrouped(model: nn.Module, groups: list[dict]) -> list[str]:
+    """Trainable parameters of `model` in no optimizer group, or in more than one: each would
+    silently never train (or train twice), however it is counted."""
+    seen = Counter(id(p) for group in groups for p in group["params"])
+    return [name for name, p in model.named_parameters() if p.requires_grad and seen[id(p)] != 1]
 
 
 def gradual_unfreeze(blocks: list[nn.Module], tunable: set[nn.Parameter], epoch: int) -> None:

@@ -1,0 +1,110 @@
+"""Model families: one record per `model_type`, saying where an encoder's parts are and what its
+config calls things, so that freezing, layer-wise decay, gradual unfreezing, BitFit, LoRA, the
+frozen-prefix cache, drift and the cost count work on any family the same way.
+
+In the spirit of peft's per-model tables (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`),
+but one record holds every fact. Paths are attribute paths from the encoder `AutoModel` loads.
+This module imports no torch: `validate` reads it.
+
+To add a family: build a tiny random model of it (`AutoModel.from_config`), print
+`model.named_children()` and its config's dropout keys, write its record below, and add it to
+`tests/test_families.py`, whose checks (every trainable parameter in one optimizer group, freezing,
+LoRA, the prefix cache, export) say whether the record is right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from stratsearch.registry import Registry
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str  # the config's model_type
+    label: str  # how people write it: "DeBERTa-v3"
+    layers: str  # the list of transformer layers, bottom first
+    # Modules below the first layer, frozen with the embeddings and trained at their rate:
+    # embeddings first, then what the family keeps beside them (a projection, relative positions).
+    inputs: tuple[str, ...] = ("embeddings",)
+    # Of the inputs, those applied to the embeddings' output before the first layer: the
+    # frozen-prefix cache stands in for them as it does for the embeddings.
+    applied_after_embeddings: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()  # modules above the top layer (a final norm): they train with it
+    hidden_dropout: tuple[str, ...] = ("hidden_dropout_prob",)  # config keys the space's `dropout` sets
+    attention_dropout: tuple[str, ...] = ("attention_probs_dropout_prob",)
+    pooler: bool = False  # the encoder builds a pooler unless told add_pooling_layer=False
+    position_offset: int = 0  # position embeddings no token uses (RoBERTa counts from padding_idx + 1)
+    depth_key: str = "num_hidden_layers"
+    lora_targets: tuple[str, ...] = ("query", "value")
+    # The family's own *ForSequenceClassification head as (activation, its first Linear, its last
+    # Linear) where it is an MLP over the CLS state as wide as the encoder: a stratsearch head of
+    # that shape is exported as the stock class, with no custom code (export/hf.py).
+    sequence_head: tuple[str, str, str] | None = None
+
+
+FAMILIES: Registry[Family] = Registry("model family")
+BERT = FAMILIES.add(
+    Family("bert", "BERT", "encoder.layer", pooler=True, sequence_head=("tanh", "bert.pooler.dense", "classifier"))
+)
+ROBERTA_HEAD = ("tanh", "classifier.dense", "classifier.out_proj")
+for name, label in (("roberta", "RoBERTa"), ("xlm-roberta", "XLM-R"), ("camembert", "CamemBERT")):
+    FAMILIES.add(replace(BERT, name=name, label=label, position_offset=2, sequence_head=ROBERTA_HEAD))
+FAMILIES.add(
+    Family(
+        "distilbert",
+        "DistilBERT",
+        "transformer.layer",
+        hidden_dropout=("dropout",),
+        attention_dropout=("attention_dropout",),
+        depth_key="n_layers",
+        lora_targets=("q_lin", "v_lin"),
+        sequence_head=("relu", "pre_classifier", "classifier"),
+    )
+)
+FAMILIES.add(
+    Family(
+        "deberta-v2",  # DeBERTa-v2 and -v3
+        "DeBERTa-v2/v3",
+        "encoder.layer",
+        inputs=("embeddings", "encoder.rel_embeddings", "encoder.LayerNorm"),  # the relative positions' table
+        lora_targets=("query_proj", "value_proj"),
+        sequence_head=("gelu", "pooler.dense", "classifier"),  # its ContextPooler (pooler_hidden_act gelu)
+    )
+)
+FAMILIES.add(
+    Family(
+        "electra",
+        "ELECTRA",
+        "encoder.layer",
+        inputs=("embeddings", "embeddings_project"),  # the small ones project the embeddings up
+        applied_after_embeddings=("embeddings_project",),
+        sequence_head=("gelu", "classifier.dense", "classifier.out_proj"),
+    )
+)
+FAMILIES.add(
+    Family(
+        "mpnet",
+        "MPNet",
+        "encoder.layer",
+        inputs=("embeddings", "encoder.relative_attention_bias"),
+        pooler=True,
+        position_offset=2,
+        lora_targets=("q", "v"),
+        sequence_head=("tanh", "classifier.dense", "classifier.out_proj"),
+    )
+)
+
+
+def family_of(model_type: object) -> Family | None:
+    return FAMILIES.get(model_type)
+
+
+def unknown_family(model_type: object) -> str:
+    """What to say of a model whose family has no record."""
+    known = ", ".join(f"{f.label} ({f.name})" for f in FAMILIES)
+    return (
+        f"model family '{model_type}' is not supported; known: {known}. To add one, write its record in"
+        " stratsearch/train/families.py (where its layers, embeddings and dropout keys are) and run"
+        " tests/test_families.py on it"
+    )

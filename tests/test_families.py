@@ -1,0 +1,95 @@
+"""Every model family with a record (train/families.py), on a tiny random model of it built from its
+config (no download): it validates, every trainable parameter is in exactly one optimizer group
+whatever the scope, freeze depth k freezes exactly the inputs and the bottom k layers, LoRA trains
+only adapters and the head, a short training learns a separable toy task (well above chance), and
+the export reloads with equal logits. The prefix cache's equality is tests/test_prefix_cache.py's, over the same
+families."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from stratsearch.cli import main
+from stratsearch.errors import StratsearchError
+from stratsearch.prepare import prepare
+from stratsearch.train.artifacts import load_model
+from stratsearch.train.config import trial_from_space
+from stratsearch.train.families import FAMILIES
+from stratsearch.train.model import blocks, encoder_layers
+from stratsearch.train.model_dir import model_problems
+from stratsearch.train.strategies.scope import param_groups, ungrouped
+from stratsearch.train.trainer import build_model, train
+from tests.conftest import save_tiny_encoder
+from tests.test_export import one_trial_run
+
+NAMES = FAMILIES.names()
+
+
+@pytest.fixture(scope="module")
+def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("families")
+    return {name: save_tiny_encoder(root / name, name) for name in NAMES}
+
+
+def prepared_for(make_config, model_dir: Path, tmp_path: Path):
+    config = yaml.safe_load(make_config().read_text())
+    config["model"] = str(model_dir)
+    path = tmp_path / "family.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return prepare(path)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_family_validates_groups_freezes_and_adapts(name, family_dirs, make_config, tmp_path) -> None:
+    assert model_problems(family_dirs[name], 16) == []
+    prepared = prepared_for(make_config, family_dirs[name], tmp_path)
+    task = prepared.spec.task
+    for scope in ("full", "bitfit", {"lora": {"r": 2}}):
+        for depth in (0, 1):
+            trial = trial_from_space({"scope": scope, "freeze_depth": depth}, task)
+            model = build_model(prepared.model_path, prepared.data, trial)
+            groups = param_groups(blocks(model.backbone), model.head, 0.9)
+            assert ungrouped(model, groups) == [], (scope, depth)  # every trainable parameter, in one group
+            trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
+            if scope == "full":
+                parts = blocks(model.backbone)
+                frozen = [p for part in parts[: depth + 1] for p in part.parameters()] if depth else []
+                assert not any(p.requires_grad for p in frozen)  # the inputs and the bottom k layers
+                assert all(p.requires_grad for part in parts[depth + 1 :] for p in part.parameters())
+            elif scope != "bitfit":
+                assert trainable and all("lora_" in n for n in trainable)  # adapters only, and the head
+                assert all(p.requires_grad for p in model.head.parameters())
+    assert len(encoder_layers(model.backbone)) == 3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_family_learns_and_exports_with_equal_logits(name, make_config, tmp_path) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    lr = {"adamw": {"lr": 3e-3}}
+    head = {"hidden": 0, "pooling": "mean"}
+    run_dir = one_trial_run(make_config, tmp_path, "classification", head, name, n_train=128, epochs=4, optimizer=lr)
+    assert run_dir.trial(0).status().best_value > 0.7  # a separable toy task: well above chance (0.53)
+    assert main(["export", str(run_dir.path), str(tmp_path / "out")]) == 0
+    exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out", trust_remote_code=True).eval()
+    model, _ = load_model(run_dir.trial(0).folder)
+    ids = torch.tensor([[2, 5, 9, 11, 3]])
+    with torch.no_grad():
+        ours = model(ids, torch.ones_like(ids))
+        theirs = exported(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_a_record_that_misses_a_module_is_an_error_not_a_parameter_that_never_trains(
+    family_dirs, make_config, tmp_path, monkeypatch
+) -> None:
+    record = FAMILIES["deberta-v2"]
+    monkeypatch.setitem(FAMILIES._entries, "deberta-v2", replace(record, inputs=("embeddings",)))
+    prepared = prepared_for(make_config, family_dirs["deberta-v2"], tmp_path)
+    with pytest.raises(StratsearchError, match=r"in no optimizer group.*encoder\.rel_embeddings\.weight.*families\.py"):
+        train(prepared.model_path, prepared.data, prepared.trial, prepared.spec.objective)
