@@ -90,7 +90,7 @@ def test_freeze_depth_leaves_exactly_top_layers_and_head(depth: int, prepared_by
         assert got == count(model.head.parameters())  # k = number of layers: head only
     model.set_train_mode()
     frozen = blocks(model.backbone)[: depth + 1] if depth else []
-    assert all(not b.training for b in frozen), "frozen blocks are held in eval mode"
+    assert all(not m.training for b in frozen for m in b.children()), "frozen blocks are held in eval mode"
 
 
 def test_bitfit_trains_only_biases(prepared_by_task: dict[str, Prepared]) -> None:
