@@ -1,14 +1,14 @@
 """R-Drop against the same strategy without it, on the same seeds, in one process.
 
 Setting: the bundled all-MiniLM-L6-v2 on the quickstart's data (search_spaces/data/rt-snippets-small:
-600 training rows, 600 validation, 600 test), max_length 48, 3 epochs, batch 32, AdamW 1e-4,
+600 training rows, 600 validation, 600 test), max_length 48, 2 epochs, batch 32, AdamW 1e-4,
 linear schedule with 10 % warmup, dropout 0.1; `consistency: none` against `{r_drop: {alpha: A}}`
 for each seed. Reported: validation and test accuracy per seed, the paired difference with the
 verdict's own test over the seeds × validation examples (confirm/stats.py: crossed), and the
 training-time ratio (R-Drop passes each batch twice: about 2× expected).
 
-    python bench/rdrop.py                      # seeds 1-4, α = 1
-    python bench/rdrop.py --seeds 6 --alpha 4
+    python bench/rdrop.py                      # seeds 1-3, α = 1
+    python bench/rdrop.py --seeds 6 --alpha 4 --epochs 3
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from stratsearch.train.trainer import train
 
 DATA = Path(__file__).resolve().parents[1] / "search_spaces" / "data" / "rt-snippets-small"
 BASE = {
-    "epochs": 3,
     "batch_size": 32,
     "optimizer": {"adamw": {"lr": 1e-4}},
     "schedule": "linear",
@@ -42,7 +41,8 @@ BASE = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--alpha", type=float, default=1.0)
     args = parser.parse_args()
     task = TASKS["classification"]
@@ -58,7 +58,8 @@ def main() -> None:
     figures: dict[str, list[tuple[float, float, float]]] = {arm: [] for arm in arms}
     for seed in range(1, args.seeds + 1):
         for arm, consistency in arms.items():
-            trial = trial_from_space({**BASE, "seed": seed, "consistency": consistency}, task)
+            space = {**BASE, "epochs": args.epochs, "seed": seed, "consistency": consistency}
+            trial = trial_from_space(space, task)
             result = train(model_path, data, trial, objective)
             validation = result.best.validation["accuracy"]
             test = (result.test_metrics or {}).get("accuracy", float("nan"))
