@@ -57,11 +57,11 @@ def hf_translate(lines: list[str], folder: str) -> list[str]:
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from stratsearch.quiet import quiet_transformers
+    from stratsearch.quiet import NO_HUB_KERNELS, quiet_transformers
 
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder, **NO_HUB_KERNELS).eval()
     out: list[str] = []
     with torch.no_grad():
         for start in range(0, len(lines), BATCH):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from stratsearch.errors import StratsearchError
-from stratsearch.quiet import quiet_transformers
+from stratsearch.quiet import NO_HUB_KERNELS, quiet_transformers
 from stratsearch.tasks import Task
 from stratsearch.train.families import Family, family_of, unknown_family
 from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
@@ -44,7 +44,7 @@ def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Mo
     config = AutoConfig.from_pretrained(path)
     set_dropout(config, dropout, attention_dropout)
     pooler_off = {"add_pooling_layer": False} if family_of(config.model_type).pooler else {}
-    return AutoModel.from_pretrained(path, config=config, **pooler_off)
+    return AutoModel.from_pretrained(path, config=config, **pooler_off, **NO_HUB_KERNELS)
 
 
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
