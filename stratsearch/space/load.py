@@ -311,9 +311,8 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
         if key not in raw:
             problems.add(key, "missing; this section is required")
     task_name = raw.get("task", "classification")
-    if not isinstance(task_name, str) or task_name not in TASKS:
-        hint = did_you_mean(str(task_name), TASKS.names())
-        problems.add("task", f"expected one of {TASKS.names()}, found {task_name!r}{hint}")
+    if why := TASKS.name_problem(task_name):
+        problems.add("task", why)
         task_name = "classification"
     task = TASKS[task_name]
     model = raw.get("model", "minilm-l6")

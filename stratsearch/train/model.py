@@ -19,18 +19,17 @@ from stratsearch.train.families import Family, family_of, unknown_family
 from stratsearch.train.strategies.heads import POOLINGS, HeadConfig, build_head
 
 
-def family_of_backbone(backbone: nn.Module) -> Family:
-    family = family_of(backbone.config.model_type)
+def known_family(config: Any) -> Family:
+    """The record of a model config's family; a clear error where it has none."""
+    family = family_of(config.model_type)
     if family is None:
-        raise StratsearchError(unknown_family(backbone.config.model_type))
+        raise StratsearchError(unknown_family(config.model_type))
     return family
 
 
 def set_dropout(config: Any, dropout: float, attention_dropout: float) -> None:
     """Hidden and attention dropout, under the names the model's family uses."""
-    family = family_of(config.model_type)
-    if family is None:
-        raise StratsearchError(unknown_family(config.model_type))
+    family = known_family(config)
     for key in family.hidden_dropout:
         setattr(config, key, dropout)
     for key in family.attention_dropout:
@@ -43,20 +42,20 @@ def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Mo
     quiet_transformers()
     config = AutoConfig.from_pretrained(path)
     set_dropout(config, dropout, attention_dropout)
-    pooler_off = {"add_pooling_layer": False} if family_of(config.model_type).pooler else {}
+    pooler_off = {"add_pooling_layer": False} if known_family(config).pooler else {}
     return AutoModel.from_pretrained(path, config=config, **pooler_off, **NO_HUB_KERNELS)
 
 
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
     """The stack of transformer layers, bottom first."""
-    return backbone.get_submodule(family_of_backbone(backbone).layers)
+    return backbone.get_submodule(known_family(backbone.config).layers)
 
 
 def blocks(backbone: nn.Module) -> list[nn.Module]:
     """The units freezing and layer-wise decay act on, bottom first: the inputs (the embeddings
     and what the family keeps beside them), then each layer, the modules above the top layer
     (a final norm) with it. They hold every parameter of the encoder (`param_groups` checks)."""
-    family = family_of_backbone(backbone)
+    family = known_family(backbone.config)
     layers = list(encoder_layers(backbone))
     inputs = nn.ModuleList(backbone.get_submodule(path) for path in family.inputs)
     if family.outputs:

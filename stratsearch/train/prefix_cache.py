@@ -33,7 +33,7 @@ from torch import nn
 from stratsearch.disk_cache import cache_dir, computing
 from stratsearch.rows import Split
 from stratsearch.train.data import collate, sorted_batches
-from stratsearch.train.model import family_of_backbone
+from stratsearch.train.model import known_family
 
 Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch
 
@@ -77,7 +77,7 @@ def swapped(backbone: nn.Module, start: int, stop: int | None = None, cached: bo
     `CachedStates` when `cached` (and what its family applies to their output before the first
     layer by nothing); up to a `stop`, what the family applies above the top layer (a final norm)
     is left out too. The family's record says where these are; everything is put back afterwards."""
-    family = family_of_backbone(backbone)
+    family = known_family(backbone.config)
     owner_path, _, attribute = family.layers.rpartition(".")
     owner = backbone.get_submodule(owner_path) if owner_path else backbone
     layers = getattr(owner, attribute)
