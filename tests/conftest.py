@@ -30,10 +30,13 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-# What a tiny model of a family needs beyond its shape: ELECTRA-small's projected embeddings,
-# DeBERTa-v3's relative positions.
+# What a tiny model of a family needs beyond its shape: ELECTRA-small's and ALBERT's projected
+# embeddings, DeBERTa-v3's relative positions, ModernBERT's alternating local and global attention,
+# a decoder's key-value heads; special tokens' ids inside the tiny vocabulary.
+SPECIAL_IDS = {"bos_token_id": 2, "eos_token_id": 3}
 TINY_EXTRA = {
     "electra": {"embedding_size": 8},
+    "albert": {"embedding_size": 8},
     "deberta-v2": {
         "relative_attention": True,
         "position_buckets": 8,
@@ -42,43 +45,62 @@ TINY_EXTRA = {
         "max_relative_positions": -1,
         "type_vocab_size": 0,
     },
+    "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 4, "cls_token_id": 2, "sep_token_id": 3},
+    "gpt2": {"n_inner": 32},
+    "llama": {"num_key_value_heads": 1},
+    "qwen2": {"num_key_value_heads": 1},
 }
 
 
 def save_tiny_encoder(out: Path, family: str = "bert") -> Path:
-    """A tiny random encoder of a family (hidden 16, 3 layers) plus a real WordPiece tokenizer."""
+    """A tiny random model of a family (hidden 16, 3 layers) plus a real tokenizer: WordPiece for
+    an encoder; for a decoder byte-level BPE under its family's tokenizer class, as GPT-2, Llama 3
+    and Qwen2 ship theirs: no special tokens added, and (but Qwen2's) no padding token."""
     import torch
-    from transformers import (
-        BertConfig,
-        BertModel,
-        BertTokenizerFast,
-        DistilBertConfig,
-        DistilBertModel,
-        RobertaConfig,
-        RobertaModel,
-    )
+    from transformers import AutoConfig, AutoModel, BertTokenizerFast
 
     from stratsearch.quiet import quiet_transformers
+    from stratsearch.train.families import FAMILIES
 
     quiet_transformers()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "b", "##is", "per", "##son"]
-    BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(out)
-    torch.manual_seed(0)
-    size = {"vocab_size": len(vocab), "max_position_embeddings": 64, "pad_token_id": 0}
-    if family == "distilbert":
-        config = DistilBertConfig(dim=16, n_layers=3, n_heads=2, hidden_dim=32, **size)
-        DistilBertModel(config).save_pretrained(out)
-    elif family not in ("bert", "roberta"):  # the other families of train/families.py
-        from transformers import AutoConfig, AutoModel
-
-        shape = {"hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 32}
-        config = AutoConfig.for_model(family, **shape, **size, **TINY_EXTRA.get(family, {}))
-        AutoModel.from_config(config).save_pretrained(out)  # with its pooler, as real checkpoints have it
+    if FAMILIES[family].causal:
+        tokenizer = byte_level_bpe(out, DECODER_TOKENIZERS.get(family))
+        size = {"vocab_size": len(tokenizer), "max_position_embeddings": 64, "bos_token_id": 0, "eos_token_id": 0}
     else:
-        config_cls, model_cls = (BertConfig, BertModel) if family == "bert" else (RobertaConfig, RobertaModel)
-        config = config_cls(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32, **size)
-        model_cls(config, add_pooling_layer=False).save_pretrained(out)
+        vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "b", "##is", "per", "##son"]
+        BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}).save_pretrained(out)
+        size = {"vocab_size": len(vocab), "max_position_embeddings": 64, "pad_token_id": 0, **SPECIAL_IDS}
+    torch.manual_seed(0)
+    shape = {"hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 32}
+    if family == "distilbert":
+        shape = {"dim": 16, "n_layers": 3, "n_heads": 2, "hidden_dim": 32}
+    config = AutoConfig.for_model(family, **shape, **size, **TINY_EXTRA.get(family, {}))
+    if family in ("bert", "roberta"):  # saved without a pooler, as the bundled MiniLM is
+        AutoModel.from_config(config, add_pooling_layer=False).save_pretrained(out)
+    else:
+        AutoModel.from_config(config).save_pretrained(out)  # with its pooler, as real checkpoints have it
     return out
+
+
+DECODER_TOKENIZERS = {"gpt2": "GPT2Tokenizer", "qwen2": "Qwen2Tokenizer"}  # Llama 3's is the generic one
+
+
+def byte_level_bpe(out: Path, tokenizer_class: str | None) -> object:
+    """A byte-level BPE tokenizer learnt from the test words, saved under `tokenizer_class`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=alphabet)
+    bpe.train_from_iterator([" ".join(WORDS), "b is per son"], trainer)
+    PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>").save_pretrained(out)
+    if tokenizer_class:
+        settings = json.loads((out / "tokenizer_config.json").read_text()) | {"tokenizer_class": tokenizer_class}
+        (out / "tokenizer_config.json").write_text(json.dumps(settings))
+    return AutoTokenizer.from_pretrained(out)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ from stratsearch.train.artifacts import load_model
 from stratsearch.train.config import trial_from_space
 from stratsearch.train.families import FAMILIES
 from stratsearch.train.model import blocks, encoder_layers
-from stratsearch.train.model_dir import model_problems
+from stratsearch.train.model_dir import model_depth, model_problems
 from stratsearch.train.strategies.scope import param_groups, ungrouped
 from stratsearch.train.trainer import build_model, train
 from tests.conftest import save_tiny_encoder
@@ -62,9 +62,10 @@ def test_each_family_validates_groups_freezes_and_adapts(name, family_dirs, make
                 assert not any(p.requires_grad for p in frozen)  # the inputs and the bottom k layers
                 assert all(p.requires_grad for part in parts[depth + 1 :] for p in part.parameters())
             elif scope != "bitfit":
-                assert trainable and all("lora_" in n for n in trainable)  # adapters only, and the head
+                assert all("lora_" in n for n in trainable)  # adapters only (none under a frozen top), and the head
+                assert trainable or depth == len(encoder_layers(model.backbone))
                 assert all(p.requires_grad for p in model.head.parameters())
-    assert len(encoder_layers(model.backbone)) == 3
+    assert len(encoder_layers(model.backbone)) == model_depth(family_dirs[name])  # ALBERT: its 1 shared group
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -72,16 +73,19 @@ def test_each_family_learns_and_exports_with_equal_logits(name, make_config, tmp
     from transformers import AutoModelForSequenceClassification
 
     lr = {"adamw": {"lr": 3e-3}}
-    head = {"hidden": 0, "pooling": "mean"}
+    causal = FAMILIES[name].causal
+    head = {"hidden": 0, "pooling": "auto" if causal else "mean"}  # auto: a decoder's last token
     run_dir = one_trial_run(make_config, tmp_path, "classification", head, name, n_train=128, epochs=4, optimizer=lr)
     assert run_dir.trial(0).status().best_value > 0.7  # a separable toy task: well above chance (0.53)
+    model, manifest = load_model(run_dir.trial(0).folder)
+    assert manifest["config"]["head"]["pooling"] == ("last" if causal else "mean")
     assert main(["export", str(run_dir.path), str(tmp_path / "out")]) == 0
     exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out", trust_remote_code=True).eval()
-    model, _ = load_model(run_dir.trial(0).folder)
-    ids = torch.tensor([[2, 5, 9, 11, 3]])
+    ids = torch.tensor([[2, 5, 9, 11, 3], [2, 7, 3, 0, 0]])  # the second padded: pooling must skip its padding
+    mask = (torch.arange(5) < torch.tensor([[5], [3]])).long()
     with torch.no_grad():
-        ours = model(ids, torch.ones_like(ids))
-        theirs = exported(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        ours = model(ids, mask)
+        theirs = exported(input_ids=ids, attention_mask=mask).logits
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
 
 
@@ -93,3 +97,44 @@ def test_a_record_that_misses_a_module_is_an_error_not_a_parameter_that_never_tr
     prepared = prepared_for(make_config, family_dirs["deberta-v2"], tmp_path)
     with pytest.raises(StratsearchError, match=r"in no optimizer group.*encoder\.rel_embeddings\.weight.*families\.py"):
         train(prepared.model_path, prepared.data, prepared.trial, prepared.spec.objective)
+
+
+@pytest.mark.parametrize("name", ["bert", "llama"])
+def test_gradient_checkpointing_trains_to_the_same_numbers(name, family_dirs, make_config, tmp_path) -> None:
+    prepared = prepared_for(make_config, family_dirs[name], tmp_path)
+    for scope, depth in (("full", 0), ({"lora": {"r": 2, "target_modules": "all-linear"}}, 1)):
+        space = {"epochs": 1, "batch_size": 8, "scope": scope, "freeze_depth": depth, "dropout": 0.1}
+        results = [
+            train(
+                prepared.model_path,
+                prepared.data,
+                trial_from_space(space | checkpointing, prepared.spec.task),
+                prepared.spec.objective,
+            )
+            for checkpointing in ({}, {"gradient_checkpointing": True})
+        ]
+        plain, recomputed = ([r.train_loss, *r.validation.values()] for r in (res.history[-1] for res in results))
+        torch.testing.assert_close(recomputed, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_last_token_pooling_reads_the_last_real_token_whatever_the_padding_side() -> None:
+    from stratsearch.train.strategies.heads import last_pool
+
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)
+    right = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    left = torch.tensor([[0, 1, 1, 1], [0, 0, 1, 1]])
+    assert last_pool(hidden, right).flatten().tolist() == [2.0, 7.0]
+    assert last_pool(hidden, left).flatten().tolist() == [3.0, 7.0]
+
+
+def test_validate_says_what_a_family_makes_of_the_space(family_dirs, make_config, tmp_path, capsys) -> None:
+    for name, space, said in (
+        ("albert", {"freeze_depth": {"int": [0, 3]}}, "3 exceeds the model's 1 groups of shared layers (at most 1)"),
+        ("llama", {"dropout": {"uniform": [0.0, 0.3]}}, "Llama models have no hidden dropout to set"),
+    ):
+        config = yaml.safe_load(make_config().read_text()) | {"model": str(family_dirs[name])}
+        config["space"] |= space
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        assert main(["validate", str(path)]) == 2
+        assert said in capsys.readouterr().err

@@ -115,14 +115,17 @@ def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Export
     (out / MODELING_FILE.name).unlink(missing_ok=True)  # an earlier export's code would be left behind
     head = manifest["config"]["head"]
     config = encoder_config(model, manifest, task)
-    if (stock := stock_head(config, head, task)) or (task.token_level and head["hidden"] == 0):
+    if stock := stock_head(config, head, task):
         exported = stock_model(model, config, task, stock)
         remote = False
     else:
         exported = remote_code_model(model, config, head, task, out)
         remote = True
     exported.save_pretrained(out)
-    AutoTokenizer.from_pretrained(backbone_dir(source.folder)).save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(backbone_dir(source.folder))
+    if tokenizer.pad_token is None:  # a decoder's: a pipeline pads its batches (the mask hides them)
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.save_pretrained(out)
     kind, pipeline_task = ("Token", "token") if task.token_level else ("Sequence", "text")
     result = Exported(out, source, f"AutoModelFor{kind}Classification", remote, f"{pipeline_task}-classification")
     (out / "README.md").write_text(model_card(run_dir.path, info, manifest, task, result))
@@ -144,32 +147,34 @@ def encoder_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> An
     return config
 
 
-def stock_head(config: Any, head: dict, task: Task) -> tuple[str, str] | None:
-    """The names of the family's own sequence head's two Linear layers, when the trained head is
-    exactly it (families.py: `sequence_head`)."""
+def stock_head(config: Any, head: dict, task: Task) -> list[str] | None:
+    """The names of the Linear layers of the family's own head, when the trained head is exactly
+    it (families.py): a linear tagger is its `*ForTokenClassification` (`token_head`), an MLP over
+    [CLS] as wide as the encoder with its activation its `*ForSequenceClassification`
+    (`sequence_head`)."""
     family = family_of(config.model_type)
-    stock = family.sequence_head if family else None
+    if task.token_level:
+        return [family.token_head] if family.token_head and head["hidden"] == 0 else None
+    stock = family.sequence_head
     exact = (
         stock is not None
-        and not task.token_level
         and head["pooling"] == "cls"
         and head["hidden"] == config.hidden_size
         and head["activation"] == stock[0]
     )
-    return stock[1:] if exact else None
+    return list(stock[1:]) if exact else None
 
 
-def stock_model(model: TaskModel, config: Any, task: Task, stock: tuple[str, str] | None) -> Any:
-    """The family's `*ForTokenClassification` (a linear tagger) or `*ForSequenceClassification`
-    (`stock`), every weight of it from the trained model."""
+def stock_model(model: TaskModel, config: Any, task: Task, stock: list[str]) -> Any:
+    """The family's `*ForTokenClassification` or `*ForSequenceClassification`, every weight of it
+    from the trained model: `stock` names its Linear layers, in the order of ours."""
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
     auto = AutoModelForTokenClassification if task.token_level else AutoModelForSequenceClassification
     target = auto.from_config(config)
     state = {f"{target.base_model_prefix}.{name}": tensor for name, tensor in model.backbone.state_dict().items()}
     linears = [layer for layer in model.head if isinstance(layer, nn.Linear)]
-    names = ["classifier"] if stock is None else list(stock)
-    for name, linear in zip(names, linears, strict=True):
+    for name, linear in zip(stock, linears, strict=True):
         state |= {f"{name}.weight": linear.weight, f"{name}.bias": linear.bias}
     target.load_state_dict(state, strict=True)  # every weight of the target accounted for
     return target.eval()

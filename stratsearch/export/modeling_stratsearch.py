@@ -1,6 +1,6 @@
 """A model fine-tuned by stratsearch, as a plain `transformers` model: the pretrained encoder, then the
-head stratsearch trained on it (linear or an MLP adaptation layer, over the CLS token or the mean of
-the tokens, or over every token for tagging).
+head stratsearch trained on it (linear or an MLP adaptation layer, over the CLS token, the mean of
+the tokens or a decoder's last token, or over every token for tagging).
 
 This file is copied beside the weights of an exported model and loaded by `transformers` itself
 (`AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)`, or
@@ -88,6 +88,10 @@ class StratsearchForSequenceClassification(StratsearchPreTrainedModel):
             mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).unsqueeze(-1)
             mask = mask.to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        elif self.pooling == "last":  # a decoder's last real token, padding on either side skipped
+            mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+            last = (torch.arange(mask.shape[1], device=mask.device) * mask).argmax(-1)
+            pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         else:
             pooled = hidden[:, 0]
         return SequenceClassifierOutput(logits=self.head(pooled))

@@ -18,7 +18,7 @@ from stratsearch.rows import DATA_FILES, DataSpec
 from stratsearch.space.dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_number
 from stratsearch.tasks import Task
 from stratsearch.train.config import parse_trial
-from stratsearch.train.model_dir import model_depth
+from stratsearch.train.model_dir import model_depth, model_family
 
 
 def candidates(dim: Dim) -> list[tuple[str, Any]]:
@@ -90,12 +90,23 @@ def max_value(dim: Dim) -> Any:
     return dim.hi if isinstance(dim, IntRange | FloatRange) else None
 
 
-def check_freeze_depth(space: Space, model_dir: Path | None, problems: Problems) -> None:
+def check_against_model(space: Space, model_dir: Path | None, problems: Problems) -> None:
+    """What the model's family makes of the space: freeze depth within its layers (ALBERT: its
+    groups of shared layers); no hidden dropout searched on a family that has none (Llama)."""
+    family = model_family(model_dir) if model_dir else None
+    if family is None:
+        return
     dim = space.get("freeze_depth")
-    depth = model_depth(model_dir) if model_dir else None
+    depth = model_depth(model_dir)
     top = max_value(dim) if dim is not None else None
     if depth is not None and is_number(top) and top > depth:
-        problems.add("space.freeze_depth", f"{top} exceeds the model's {depth} layers (at most {depth})")
+        problems.add("space.freeze_depth", f"{top} exceeds the model's {depth} {family.layer_word} (at most {depth})")
+    if "dropout" in space and not family.hidden_dropout:
+        problems.add(
+            "space.dropout",
+            f"{family.label} models have no hidden dropout to set (their config has only attention dropout):"
+            " remove the key, or search attention_dropout",
+        )
 
 
 def check_epochs_fit_budget(space: Space, max_epochs: int | None, problems: Problems) -> None:

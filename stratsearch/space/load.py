@@ -25,10 +25,10 @@ from stratsearch.errors import ConfigError, Problem, Problems, did_you_mean
 from stratsearch.objective import DRIFT_METRICS, TRIAL_METRICS, Objective
 from stratsearch.rows import DATA_FILES, DataSpec
 from stratsearch.space.checks import (
+    check_against_model,
     check_against_trainer,
     check_data,
     check_epochs_fit_budget,
-    check_freeze_depth,
 )
 from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
 from stratsearch.tasks import TASKS, Task
@@ -342,7 +342,7 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
     baselines: list[TrialConfig] = []
     if space is not None:
         check_against_trainer(space, task, problems)
-        check_freeze_depth(space, model_dir, problems)
+        check_against_model(space, model_dir, problems)
         if sections["budget"] is not None:
             check_epochs_fit_budget(space, sections["budget"].max_epochs, problems)
     for check in checks:
@@ -401,7 +401,8 @@ def parse_fixed(raw: Any, where: str, task: Task, model_dir: Path | None, proble
     local = Problems()
     trial = parse_trial(raw, task, local)
     if trial is not None and model_dir is not None:
-        check_freeze_depth({"freeze_depth": Fixed(trial.scalars.freeze_depth)}, model_dir, local)
+        named = {"freeze_depth": Fixed(trial.scalars.freeze_depth)}
+        check_against_model(named | ({"dropout": Fixed(raw["dropout"])} if "dropout" in raw else {}), model_dir, local)
     for p in local.items:
         problems.add(p.where.replace("space", where, 1), p.message)
     return trial

@@ -127,7 +127,7 @@ def run_sweep(
                         f" min ({RESERVE_SHARE:.0%} of the budget)",
                         markup=False,
                     )
-                console.print(prefix_usage(), markup=False)
+                console.print(prefix_usage(model_path), markup=False)
                 console.print(
                     f"each trial: {want.cpus:g} CPU, {want.gpus:g} GPU; up to {at_once} at once", markup=False
                 )
@@ -145,7 +145,7 @@ def run_sweep(
             except OSError as err:  # on a full disk, the error that stopped the sweep says so already
                 if not files.disk_full(err):
                     raise
-            console.print(prefix_usage(), markup=False)
+            console.print(prefix_usage(model_path), markup=False)
             if not address:
                 ray.shutdown()
         finish_ensemble(spec, run_dir, data, console)

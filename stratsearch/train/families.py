@@ -36,7 +36,18 @@ class Family:
     pooler: bool = False  # the encoder builds a pooler unless told add_pooling_layer=False
     position_offset: int = 0  # position embeddings no token uses (RoBERTa counts from padding_idx + 1)
     depth_key: str = "num_hidden_layers"
+    positions_key: str = "max_position_embeddings"
+    # What freeze depth and layer-wise decay count: ALBERT's layers share weights, so they count its
+    # groups of shared layers (one in the released models), never a single layer.
+    layer_word: str = "layers"
     lora_targets: tuple[str, ...] = ("query", "value")
+    # Decoder-only: each token sees only those before it, so a sequence is read at its last real
+    # token (`pooling: auto`); it has no [CLS].
+    causal: bool = False
+    # Why the frozen-prefix cache cannot stand in for this family's bottom ("" = it can, exactly:
+    # tests/test_prefix_cache.py checks every family that claims it).
+    no_prefix_cache: str = ""
+    token_head: str | None = "classifier"  # the Linear of its *ForTokenClassification, where that is one
     # The family's own *ForSequenceClassification head as (activation, its first Linear, its last
     # Linear) where it is an MLP over the CLS state as wide as the encoder: a stratsearch head of
     # that shape is exported as the stock class, with no custom code (export/hf.py).
@@ -94,6 +105,64 @@ FAMILIES.add(
         sequence_head=("tanh", "classifier.dense", "classifier.out_proj"),
     )
 )
+
+
+FAMILIES.add(
+    Family(
+        "modernbert",  # ModernBERT, and mmBERT and Ettin, which share its layout
+        "ModernBERT",
+        "layers",
+        outputs=("final_norm",),
+        hidden_dropout=("embedding_dropout", "mlp_dropout"),
+        attention_dropout=("attention_dropout",),
+        lora_targets=("Wqkv",),
+        token_head=None,  # its tagger has a prediction head (dense, norm) below the classifier
+    )
+)
+FAMILIES.add(
+    Family(
+        "albert",
+        "ALBERT",
+        "encoder.albert_layer_groups",
+        inputs=("embeddings", "encoder.embedding_hidden_mapping_in"),
+        pooler=True,
+        depth_key="num_hidden_groups",
+        layer_word="groups of shared layers",
+        no_prefix_cache="its layers share weights, run in turn by the model's own loop",
+        sequence_head=("tanh", "albert.pooler", "classifier"),
+    )
+)
+FAMILIES.add(
+    Family(
+        "gpt2",
+        "GPT-2",
+        "h",
+        inputs=("wte", "wpe"),
+        outputs=("ln_f",),
+        hidden_dropout=("resid_pdrop", "embd_pdrop"),
+        attention_dropout=("attn_pdrop",),
+        depth_key="n_layer",
+        positions_key="n_positions",
+        lora_targets=("c_attn",),
+        causal=True,
+        no_prefix_cache="it adds its position embeddings to the token embeddings inside its own forward",
+    )
+)
+for name, label in (("llama", "Llama"), ("qwen2", "Qwen2")):
+    FAMILIES.add(
+        Family(
+            name,
+            label,
+            "layers",
+            inputs=("embed_tokens",),
+            outputs=("norm",),
+            hidden_dropout=(),  # none: their configs have attention dropout only
+            attention_dropout=("attention_dropout",),
+            lora_targets=("q_proj", "v_proj"),
+            causal=True,
+            token_head="score",
+        )
+    )
 
 
 def family_of(model_type: object) -> Family | None:

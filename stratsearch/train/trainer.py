@@ -128,6 +128,13 @@ def build_model(model_path: Path, data: Dataset, trial: TrialConfig) -> TaskMode
     s = trial.scalars
     torch.manual_seed(s.seed)  # head and adapter initialisation are part of "same seed, same numbers"
     backbone = load_backbone(model_path, s.dropout, s.attention_dropout)
+    if s.gradient_checkpointing:
+        if not backbone.supports_gradient_checkpointing:
+            raise StratsearchError(f"space.gradient_checkpointing: {type(backbone).__name__} does not support it")
+        # Non-reentrant: the right gradients when the layers' inputs need none (frozen embeddings, LoRA).
+        # transformers 5.x renamed it; the old name warns of its removal in 6.
+        enable = getattr(backbone, "activation_checkpointing_enable", None) or backbone.gradient_checkpointing_enable
+        enable({"use_reentrant": False})
     depth = len(encoder_layers(backbone))
     if s.freeze_depth > depth:
         raise StratsearchError(f"space.freeze_depth: {s.freeze_depth} exceeds the model's {depth} layers")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
+from stratsearch.train.model_dir import model_family
 from stratsearch.train.strategies.registry import StrategyConfig, StrategyRegistry
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ AUTO = "auto"  # the pooling the checkpoint was trained with (`model_pooling`)
 class HeadConfig(StrategyConfig):
     hidden: int = Field(0, ge=0, description="0 = linear head; > 0 = MLP adaptation layer of that width")
     activation: Literal["gelu", "relu", "tanh"] = "gelu"
-    pooling: str = Field(AUTO, description="auto (the model's own) | cls | mean; not used for token classification")
+    pooling: str = Field(
+        AUTO, description="auto (the model's own) | cls | mean | last; not used for token classification"
+    )
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
 
     @field_validator("pooling")
@@ -52,20 +55,34 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
+@POOLINGS.register("last", label="last-token pooling")
+def last_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The last real token's hidden state: the one a decoder has read the whole text by. Taken
+    from the mask, so padding on either side is skipped."""
+    import torch
+
+    positions = torch.arange(mask.shape[1], device=mask.device)
+    last = (positions * mask).argmax(-1)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
 # sentence-transformers' 1_Pooling/config.json flags → our pooling names
 SENTENCE_TRANSFORMERS_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
 
 
 def model_pooling(model_dir: Path) -> str:
     """The pooling a checkpoint declares: a sentence-transformers model (all-MiniLM-L6-v2: mean) was
-    trained to make its sentence embedding that way, so its head should read the same; a plain
-    encoder declares none and gets [CLS], as transformers' sequence classifiers use."""
-    path = model_dir / "1_Pooling" / "config.json"
+    trained to make its sentence embedding that way, so its head should read the same; a decoder
+    has read the text by its last token; a plain encoder gets [CLS], as transformers' sequence
+    classifiers use."""
     try:
-        flags = json.loads(path.read_text())
+        flags = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
     except (OSError, ValueError):
-        return "cls"
-    return next((name for key, name in SENTENCE_TRANSFORMERS_MODES.items() if flags.get(key)), "cls")
+        flags = {}
+    if declared := next((name for key, name in SENTENCE_TRANSFORMERS_MODES.items() if flags.get(key)), None):
+        return declared
+    family = model_family(model_dir)
+    return "last" if family is not None and family.causal else "cls"
 
 
 def build_head(in_dim: int, out_dim: int, cfg: HeadConfig) -> nn.Sequential:

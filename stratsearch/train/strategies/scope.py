@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -31,8 +31,11 @@ class LoraConfig(StrategyConfig):
     r: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0.0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = Field(
-        None, min_length=1, description="module names to adapt; default: the model family's (families.py)"
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        None,
+        min_length=1,
+        description="module names to adapt, or all-linear (every linear layer of the encoder, as QLoRA does);"
+        " default: the model family's attention projections (families.py)",
     )
 
 
@@ -55,10 +58,17 @@ def lora(backbone: nn.Module, cfg: LoraConfig) -> nn.Module:
     """LoRA through peft: frozen weights plus trainable low-rank updates B·A on target modules."""
     from peft import LoraConfig as PeftLoraConfig
     from peft import inject_adapter_in_model
+    from transformers.pytorch_utils import Conv1D
 
     family = family_of(backbone.config.model_type)
     targets = cfg.target_modules or (list(family.lora_targets) if family else None)
-    peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=targets)
+    peft_cfg = PeftLoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+        fan_in_fan_out=any(isinstance(m, Conv1D) for m in backbone.modules()),  # GPT-2 stores Linear transposed
+    )
     try:
         # inject_adapter_in_model marks only the adapters trainable and keeps the model's own class;
         # with no target_modules, peft picks its default for the model type (query/value for BERT).
