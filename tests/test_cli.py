@@ -10,9 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from stratsearch.cli import main
+from stratsearch.prepare import prepare
+from stratsearch.train.artifacts import load_model
+from stratsearch.train.trainer import predict
 from tests.conftest import ROWS
 
 
@@ -27,14 +31,20 @@ def test_train_prints_epochs_and_saves(make_config, tmp_path: Path, capsys) -> N
     assert summary["config"]["scope"] == {"lora": {"r": 2, "alpha": 16.0, "dropout": 0.0, "target_modules": None}}
     assert len(summary["history"]) == 2
     assert (out / "model" / "config.json").is_file() and (out / "head.safetensors").is_file()
-    # LoRA is merged into plain weights: the saved encoder has no adapter tensors.
+    # A LoRA trial keeps its adapters alone, on the pretrained encoder the manifest names.
     from safetensors import safe_open
 
-    with safe_open(out / "model" / "model.safetensors", "pt") as f:
-        assert not [k for k in f.keys() if "lora" in k]  # noqa: SIM118 - safe_open has no __iter__
+    assert not list((out / "model").glob("*.safetensors")) and summary["base_model"]
+    with safe_open(out / "adapter.safetensors", "pt") as f:
+        assert f.keys() and all("lora_" in k for k in f.keys())  # noqa: SIM118 - safe_open has no __iter__
     probs = np.load(out / "predictions" / "validation.npz")["values"]
     assert probs.shape == (32, 2)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    # Loaded again (adapters merged into the base), it predicts what it predicted when it trained.
+    prepared = prepare(path)
+    model, _ = load_model(out)
+    again = predict(model, prepared.data.validation, prepared.data, 16, torch.device("cpu"))
+    np.testing.assert_allclose(again, probs, rtol=1e-4, atol=1e-5)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -70,8 +70,6 @@ def test_each_family_validates_groups_freezes_and_adapts(name, family_dirs, make
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_family_learns_and_exports_with_equal_logits(name, make_config, tmp_path) -> None:
-    from transformers import AutoModelForSequenceClassification
-
     lr = {"adamw": {"lr": 3e-3}}
     causal = FAMILIES[name].causal
     head = {"hidden": 0, "pooling": "auto" if causal else "mean"}  # auto: a decoder's last token
@@ -79,8 +77,27 @@ def test_each_family_learns_and_exports_with_equal_logits(name, make_config, tmp
     assert run_dir.trial(0).status().best_value > 0.7  # a separable toy task: well above chance (0.53)
     model, manifest = load_model(run_dir.trial(0).folder)
     assert manifest["config"]["head"]["pooling"] == ("last" if causal else "mean")
-    assert main(["export", str(run_dir.path), str(tmp_path / "out")]) == 0
-    exported = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out", trust_remote_code=True).eval()
+    assert_exported_equal(model, run_dir, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["bert", "gpt2", "llama", "qwen2"])
+def test_a_lora_trial_saves_its_adapters_alone_and_exports_merged(name, make_config, tmp_path) -> None:
+    lora = {"lora": {"r": 4, "target_modules": "all-linear"}}
+    head = {"hidden": 0, "pooling": "auto"}
+    run_dir = one_trial_run(make_config, tmp_path, "classification", head, name, epochs=1, scope=lora)
+    folder = run_dir.trial(0).folder
+    assert (folder / "adapter.safetensors").is_file() and not list((folder / "model").glob("*.safetensors"))
+    model, manifest = load_model(folder)
+    assert manifest["base_model"] and not any("lora_" in n for n, _ in model.named_parameters())  # merged
+    assert_exported_equal(model, run_dir, tmp_path / "out")
+
+
+def assert_exported_equal(model, run_dir, out: Path) -> None:
+    """The run's export loads in plain transformers and gives our model's logits, padding included."""
+    from transformers import AutoModelForSequenceClassification
+
+    assert main(["export", str(run_dir.path), str(out)]) == 0
+    exported = AutoModelForSequenceClassification.from_pretrained(out, trust_remote_code=True).eval()
     ids = torch.tensor([[2, 5, 9, 11, 3], [2, 7, 3, 0, 0]])  # the second padded: pooling must skip its padding
     mask = (torch.arange(5) < torch.tensor([[5], [3]])).long()
     with torch.no_grad():

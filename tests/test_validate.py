@@ -159,11 +159,12 @@ CASES: list[tuple[str, Setup, int, str]] = [
     ("config without tokenizer", model_copy(("config.json", "model.safetensors")), 2, "model: no tokenizer in"),
     (
         "unsupported family",
-        model_copy(MODEL_FILES, {"model_type": "gpt2"}),
+        model_copy(MODEL_FILES, {"model_type": "t5"}),
         2,
-        "model: model family 'gpt2' is not supported; known: BERT (bert), RoBERTa (roberta), XLM-R (xlm-roberta),"
+        "model: model family 't5' is not supported; known: BERT (bert), RoBERTa (roberta), XLM-R (xlm-roberta),"
         " CamemBERT (camembert), DistilBERT (distilbert), DeBERTa-v2/v3 (deberta-v2), ELECTRA (electra), MPNet"
-        " (mpnet). To add one, write its record in stratsearch/train/families.py",
+        " (mpnet), ModernBERT (modernbert), ALBERT (albert), GPT-2 (gpt2), Llama (llama), Qwen2 (qwen2). To add"
+        " one, write its record in stratsearch/train/families.py",
     ),
     (
         "max_length beyond positions",

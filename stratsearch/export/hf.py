@@ -10,8 +10,8 @@ mean, other MLPs) is saved with `modeling_stratsearch.py` beside the weights, un
 model type `stratsearch` that holds the encoder's config and names the code in `auto_map`
 (AutoConfig and the model class): loading needs `trust_remote_code=True`, and without it
 transformers refuses (it knows no type `stratsearch`) where it would otherwise take the stock
-class of `model_type: bert` and initialise its head at random. LoRA was merged into the encoder
-when the trial saved its model. A model card (`README.md`) leads with the lines that load it.
+class of `model_type: bert` and initialise its head at random. A LoRA trial's adapters are merged
+into its base encoder when the model is loaded. A model card (`README.md`) leads with the lines that load it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Writing a trained model and its predictions to a directory, and reading them back.
 
-Layout: `model/` (the encoder in save_pretrained format, LoRA merged in, plus tokenizer),
-`head.safetensors`, `stratsearch.json` (task, labels, resolved config, metrics) and
-`predictions/{validation,test}.npz`. Both are written so that a crash leaves the old files or the
-new ones (`files.py`), never half a model that `has_model` would take for whole.
+Layout: `model/` (the encoder in save_pretrained format, plus tokenizer), `head.safetensors`,
+`stratsearch.json` (task, labels, resolved config, metrics) and `predictions/{validation,test}.npz`.
+A LoRA trial keeps only its adapters (`adapter.safetensors`; `model/` then holds the config and
+tokenizer, no weights) and names the pretrained encoder they go on (`base_model` in the
+manifest). Both are written so that a crash leaves the old files or the new ones (`files.py`),
+never half a model that `has_model` would take for whole.
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from stratsearch import faults, files
+from stratsearch.errors import StratsearchError
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
 from stratsearch.train.strategies import KINDS
 from stratsearch.train.strategies.heads import HeadConfig
 
 STAGING = ".saving"  # a model being saved, moved into place once whole
+HEAD, ADAPTER = "head.safetensors", "adapter.safetensors"
 
 
-def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict[str, Any]) -> None:
-    """The encoder (LoRA merged in) and tokenizer in `out/model`, the head beside it, and a manifest
-    (`task`, `labels`, `config` at least) that `load_model` rebuilds the model from.
+def save_model(out: Path, model: TaskModel, source: Path, manifest: dict[str, Any]) -> None:
+    """The encoder and tokenizer in `out/model`, the head beside it, and a manifest (`task`,
+    `labels`, `config` at least) that `load_model` rebuilds the model from. `source` is the model
+    directory the encoder was loaded from: its tokenizer is saved, and where the trial added
+    adapters to a frozen encoder (LoRA) they are saved alone, `source` named as their base.
 
     Everything is written to `out/.saving/` first and moved into place after, the manifest last:
     a model counts as saved (`has_model`) once its manifest is there."""
@@ -36,19 +42,24 @@ def save_model(out: Path, model: TaskModel, tokenizer_path: Path, manifest: dict
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     backbone = model.backbone
-    for kind in KINDS:  # a kind's training-time wrapping (LoRA's adapters) is not saved as such
-        if kind.before_save:
-            backbone = kind.before_save(backbone)
-    backbone.save_pretrained(backbone_dir(staging))
+    adapter = {name: t for kind in KINDS if kind.adapter for name, t in kind.adapter(backbone).items()}
+    if adapter:
+        backbone.config.save_pretrained(backbone_dir(staging))
+        save_file({k: v.contiguous() for k, v in adapter.items()}, staging / ADAPTER)
+        manifest = manifest | {"base_model": str(Path(source).resolve())}
+    else:  # a whole encoder (a soup of LoRA trials too: their adapters are merged in by then)
+        backbone.save_pretrained(backbone_dir(staging))
+        manifest = {k: v for k, v in manifest.items() if k != "base_model"}
     faults.point("trial.model")
-    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(backbone_dir(staging))
-    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, staging / "head.safetensors")
-    for written in [*backbone_dir(staging).iterdir(), staging / "head.safetensors"]:
-        with open(written, "rb") as handle:
+    AutoTokenizer.from_pretrained(source).save_pretrained(backbone_dir(staging))
+    save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, staging / HEAD)
+    written = [*backbone_dir(staging).iterdir(), *(f for f in staging.iterdir() if f.is_file())]
+    for path in written:
+        with open(path, "rb") as handle:
             os.fsync(handle.fileno())
     remove_saved(out)
-    backbone_dir(staging).rename(backbone_dir(out))
-    (staging / "head.safetensors").rename(out / "head.safetensors")
+    for path in staging.iterdir():
+        path.rename(out / path.name)
     staging.rmdir()
     files.write_text(out / "stratsearch.json", json.dumps(manifest, indent=2, default=str) + "\n")
 
@@ -59,7 +70,7 @@ def backbone_dir(folder: Path) -> Path:
 
 
 def has_model(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in ("stratsearch.json", "head.safetensors", "model/config.json"))
+    return all((folder / name).is_file() for name in ("stratsearch.json", HEAD, "model/config.json"))
 
 
 def remove_model(folder: Path) -> None:
@@ -70,19 +81,51 @@ def remove_model(folder: Path) -> None:
 
 def remove_saved(folder: Path) -> None:
     (folder / "stratsearch.json").unlink(missing_ok=True)  # first: from here on it is not a saved model
-    (folder / "head.safetensors").unlink(missing_ok=True)
+    (folder / HEAD).unlink(missing_ok=True)
+    (folder / ADAPTER).unlink(missing_ok=True)
     shutil.rmtree(backbone_dir(folder), ignore_errors=True)
 
 
 def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
-    """A model saved by `save_model`, in eval mode, with its manifest."""
+    """A model saved by `save_model`, in eval mode, with its manifest; a LoRA trial's adapters put
+    on its base encoder again and merged in."""
     from safetensors.torch import load_file
 
     manifest = json.loads((folder / "stratsearch.json").read_text())
     labels = manifest["labels"]
     head = HeadConfig(**manifest["config"]["head"])
-    backbone = load_backbone(backbone_dir(folder), 0.0, 0.0)
     task = TASKS[manifest["task"]]
+    if "base_model" in manifest:
+        backbone = with_adapter(folder, manifest, task)
+    else:
+        backbone = load_backbone(backbone_dir(folder), 0.0, 0.0)
     model = TaskModel(backbone, task, task.num_outputs(labels), head)
-    model.head.load_state_dict(load_file(folder / "head.safetensors"))
+    model.head.load_state_dict(load_file(folder / HEAD))
     return model.eval(), manifest
+
+
+def with_adapter(folder: Path, manifest: dict[str, Any], task: Any) -> Any:
+    """The base encoder a LoRA trial trained on, wrapped as the trial wrapped it, its adapters
+    loaded, merged in."""
+    from safetensors.torch import load_file
+
+    from stratsearch.train.config import trial_from_space
+
+    base = Path(manifest["base_model"])
+    if not (base / "config.json").is_file():
+        raise StratsearchError(
+            f"{folder} holds LoRA adapters for the model in {base}, which is no longer there: put the model"
+            " back at that path (the adapters are trained for exactly its weights)"
+        )
+    backbone = load_backbone(base, 0.0, 0.0)
+    trial = trial_from_space(manifest["config"], task, str(folder / "stratsearch.json"))
+    for kind, chosen in KINDS.chosen(trial):
+        if kind.wrap:
+            backbone = kind.wrap(backbone, chosen)
+    loaded = backbone.load_state_dict(load_file(folder / ADAPTER), strict=False)
+    if wrong := [name for name in loaded.missing_keys if "lora_" in name] + loaded.unexpected_keys:
+        raise StratsearchError(f"{folder / ADAPTER} does not fit the model it was saved for: {wrong[:5]}")
+    for kind in KINDS:
+        if kind.merge:
+            backbone = kind.merge(backbone)
+    return backbone

@@ -64,8 +64,10 @@ class Kind:
     - `extra_loss(step, outputs, chosen) -> Tensor | None`: a term added to the task loss, with
       the model, the batch and the first pass's outputs at hand (penalty; R-Drop's second pass);
     - `passes(chosen) -> int`: forward and backward passes a training batch costs (FLOP count);
-    - `before_save(backbone) -> backbone`: the encoder as a saved model holds it, without what
-      the kind wrapped it in for training (LoRA's adapters merged in);
+    - `adapter(backbone) -> {name: tensor}`: the weights the kind added, when they are all a saved
+      model needs beside the pretrained encoder (LoRA's adapters): saved alone, not the encoder;
+    - `merge(backbone) -> backbone`: the encoder without what the kind wrapped it in (LoRA's
+      adapters merged in), as a loaded model runs it;
     - `phrase(words, config) -> str`: how the report writes it beyond the entry's own words;
     - `updates`: it says how the weights move (optimizer, schedule, scope): the report names these
       first, before the freeze depth and the head, the others after them;
@@ -78,7 +80,8 @@ class Kind:
     wrap: Wrap | None = None
     extra_loss: ExtraLoss | None = None
     passes: Callable[[Chosen], int] | None = None
-    before_save: Callable[[nn.Module], nn.Module] | None = None
+    adapter: Callable[[nn.Module], dict[str, torch.Tensor]] | None = None
+    merge: Callable[[nn.Module], nn.Module] | None = None
     phrase: Phrase | None = None
     updates: bool = False
     always_named: bool = False

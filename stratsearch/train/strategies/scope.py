@@ -21,6 +21,7 @@ from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import Chosen, StrategyConfig, StrategyRegistry
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 ScopeFn = Callable[["nn.Module", StrategyConfig], "nn.Module"]
@@ -132,8 +133,15 @@ def merge_adapters(backbone: nn.Module) -> nn.Module:
     return backbone
 
 
+def adapters(backbone: nn.Module) -> dict[str, torch.Tensor]:
+    """LoRA's adapter weights ({} without LoRA). The encoder under them never trains (the scope
+    freezes it), so they and the pretrained encoder are the whole trained encoder: a LoRA trial
+    saves them alone, megabytes where a merged 1B-parameter encoder would take gigabytes."""
+    return {name: param.detach() for name, param in backbone.named_parameters() if "lora_" in name}
+
+
 def wrap(backbone: nn.Module, chosen: Chosen) -> nn.Module:
     return SCOPES[chosen.name].fn(backbone, chosen.params)
 
 
-KIND = Kind("scope", SCOPES, wrap=wrap, before_save=merge_adapters, updates=True, in_progress=True)
+KIND = Kind("scope", SCOPES, wrap=wrap, adapter=adapters, merge=merge_adapters, updates=True, in_progress=True)
