@@ -19,7 +19,8 @@
 layout is read (what it lacks, later commands do without or recompute, and a resumed run writes
 the current layout); one of a newer layout, written by a later stratsearch, is refused with a
 message. A saved model's own files (trials/0007/model/, head.safetensors, a LoRA trial's
-adapter.safetensors, stratsearch.json, as `train --out` also writes them) are the saved-model format of train/artifacts.py.
+adapter.safetensors, stratsearch.json, as `train --out` also writes them) are the saved-model
+format of train/artifacts.py.
 
 Trial folders are the source of truth. Every write is atomic (`files.py`: a temporary file,
 fsync, rename), so a crash never leaves a half-written record; a record that is unreadable all

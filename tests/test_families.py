@@ -92,12 +92,21 @@ def test_a_lora_trial_saves_its_adapters_alone_and_exports_merged(name, make_con
     assert_exported_equal(model, run_dir, tmp_path / "out")
 
 
-def assert_exported_equal(model, run_dir, out: Path) -> None:
+@pytest.mark.parametrize("name", NAMES)
+def test_each_family_exports_a_linear_tagger_with_equal_logits(name, make_config, tmp_path) -> None:
+    run_dir = one_trial_run(make_config, tmp_path, "token-classification", {"hidden": 0}, name, n_train=16, epochs=1)
+    model, _ = load_model(run_dir.trial(0).folder)
+    assert_exported_equal(model, run_dir, tmp_path / "out", "AutoModelForTokenClassification")
+    stock = FAMILIES[name].token_head is not None
+    assert (tmp_path / "out" / "modeling_stratsearch.py").is_file() != stock  # the family's own class, or ours
+
+
+def assert_exported_equal(model, run_dir, out: Path, auto: str = "AutoModelForSequenceClassification") -> None:
     """The run's export loads in plain transformers and gives our model's logits, padding included."""
-    from transformers import AutoModelForSequenceClassification
+    import transformers
 
     assert main(["export", str(run_dir.path), str(out)]) == 0
-    exported = AutoModelForSequenceClassification.from_pretrained(out, trust_remote_code=True).eval()
+    exported = getattr(transformers, auto).from_pretrained(out, trust_remote_code=True).eval()
     ids = torch.tensor([[2, 5, 9, 11, 3], [2, 7, 3, 0, 0]])  # the second padded: pooling must skip its padding
     mask = (torch.arange(5) < torch.tensor([[5], [3]])).long()
     with torch.no_grad():
@@ -155,3 +164,34 @@ def test_validate_says_what_a_family_makes_of_the_space(family_dirs, make_config
         path.write_text(yaml.safe_dump(config))
         assert main(["validate", str(path)]) == 2
         assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["bert", "llama"])
+def test_frozen_weights_held_in_bf16_train_to_nearly_the_same_numbers(
+    name, family_dirs, make_config, tmp_path, monkeypatch
+) -> None:
+    """Under bf16 autocast (on the CPU here; `auto` does it on a GPU) the weights that never train are
+    held in bf16: the layers compute in bf16 either way, so the numbers barely move; afterwards the
+    model is float32 again for the probe pass and the save."""
+    from stratsearch.train import trainer
+
+    prepared = prepared_for(make_config, family_dirs[name], tmp_path)
+    seen: list[set[torch.dtype]] = []  # frozen weights' dtypes (norms aside) at each epoch's evaluation
+
+    def evaluated(model, *args, **kwargs):
+        frozen = [m for m in model.backbone.modules() if "norm" not in type(m).__name__.lower()]
+        seen.append({p.dtype for m in frozen for p in m.parameters(recurse=False) if not p.requires_grad})
+        return trainer_predict(model, *args, **kwargs)
+
+    trainer_predict = trainer.predict
+    monkeypatch.setattr(trainer, "predict", evaluated)
+    results = {}
+    for frozen_weights in ("fp32", "bf16"):
+        space = {"epochs": 1, "batch_size": 8, "precision": "bf16", "frozen_weights": frozen_weights}
+        trial = trial_from_space(space | {"scope": {"lora": {"r": 2}}, "freeze_depth": 1}, prepared.spec.task)
+        seen.clear()
+        results[frozen_weights] = train(prepared.model_path, prepared.data, trial, prepared.spec.objective)
+        assert seen[0] == {torch.bfloat16 if frozen_weights == "bf16" else torch.float32}
+        assert {p.dtype for p in results[frozen_weights].model.parameters()} == {torch.float32}
+    plain, held = ([r.train_loss, *r.validation.values()] for r in (res.history[-1] for res in results.values()))
+    torch.testing.assert_close(held, plain, rtol=2e-2, atol=2e-2)

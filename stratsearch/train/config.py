@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stratsearch.errors import ConfigError, Problems, did_you_mean
 from stratsearch.train.strategies import KINDS, Chosen, HeadConfig
@@ -40,10 +40,21 @@ class Scalars(Strict):
     attention_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     grad_clip: float = Field(1.0, ge=0.0, description="max gradient norm; 0 turns clipping off")
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    frozen_weights: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="how the weights that never train (frozen layers, the encoder under LoRA) are held while"
+        " training: bf16 halves their memory; auto: bf16 where the trial computes in bf16 on a GPU",
+    )
     gradient_checkpointing: bool = Field(
         False, description="recompute each layer's activations in the backward pass: far less memory, ~30 % more time"
     )
     n_aug: int = Field(1, ge=1, le=16, description="augmented copies per training example (with `augment`)")
+
+    @model_validator(mode="after")
+    def bf16_weights_need_bf16_compute(self) -> Scalars:
+        if self.frozen_weights == "bf16" and self.precision == "fp32":
+            raise ValueError("frozen_weights: bf16 weights need bf16 computation (precision: bf16, or auto on a GPU)")
+        return self
 
 
 @dataclass(frozen=True)

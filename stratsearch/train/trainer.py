@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from stratsearch.errors import StratsearchError, TrainingDiverged
 from stratsearch.objective import Objective
 from stratsearch.rows import Split
-from stratsearch.train.config import TrialConfig
+from stratsearch.train.config import Scalars, TrialConfig
 from stratsearch.train.cost import batch_flops, model_costs, peak_memory_mb
 from stratsearch.train.data import Dataset, Encoding, collate, length_bucketed_batches, sorted_batches
 from stratsearch.train.model import TaskModel, blocks, encoder_layers, load_backbone
@@ -116,11 +117,38 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device(requested)
 
 
+def computes_in_bf16(device: torch.device, precision: str) -> bool:
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 def autocast_for(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
+    if not computes_in_bf16(device, precision):
         return contextlib.nullcontext
     return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def frozen_in_bf16(s: Scalars, device: torch.device) -> bool:
+    """Whether the weights that never train are held in bf16 while the trial trains. Only under
+    bf16 autocast, which computes their layers in bf16 anyway: the optimizer never sees them, so
+    nothing is lost but their float32 copies (half of a LoRA trial's memory on a 1B decoder)."""
+    if s.frozen_weights == "fp32" or not computes_in_bf16(device, s.precision):
+        if s.frozen_weights == "bf16":
+            raise StratsearchError(
+                "space.frozen_weights: bf16 weights need bf16 computation: set precision: bf16 (or auto, on a GPU)"
+            )
+        return False
+    return s.frozen_weights == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+
+
+def hold_frozen(backbone: nn.Module, tunable: set[nn.Parameter], dtype: torch.dtype) -> None:
+    """Every encoder weight outside `tunable` in `dtype` (in place), but the norms': they stay float32,
+    as QLoRA keeps them (tiny, and a norm computes in float32 under autocast)."""
+    for module in backbone.modules():
+        if "norm" in type(module).__name__.lower():
+            continue
+        for param in module.parameters(recurse=False):
+            if param not in tunable and param.is_floating_point():
+                param.data = param.data.to(dtype)
 
 
 def build_model(model_path: Path, data: Dataset, trial: TrialConfig) -> TaskModel:
@@ -236,6 +264,8 @@ def train(
     cache_start = time.perf_counter()
     with prefix_feed(model.backbone, splits, data.pad_id, s.freeze_depth, model_path) as feed:
         timings["prefix_cache"] = time.perf_counter() - cache_start
+        if bf16_frozen := frozen_in_bf16(s, device):  # after the cache computed its states from float32
+            hold_frozen(model.backbone, tunable, torch.bfloat16)
         for epoch in range(s.epochs):
             epoch_start = time.perf_counter()
             if s.gradual_unfreezing:
@@ -311,6 +341,8 @@ def train(
             if report:
                 report(record)
 
+    if bf16_frozen:  # float32 again for what follows: the probe pass, the save
+        hold_frozen(model.backbone, tunable, torch.float32)
     model.load_state_dict(best_state, strict=False)
     test_predictions = test_metrics = None
     if data.test is not None:
