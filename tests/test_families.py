@@ -195,3 +195,17 @@ def test_frozen_weights_held_in_bf16_train_to_nearly_the_same_numbers(
         assert {p.dtype for p in results[frozen_weights].model.parameters()} == {torch.float32}
     plain, held = ([r.train_loss, *r.validation.values()] for r in (res.history[-1] for res in results.values()))
     torch.testing.assert_close(held, plain, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_family_measures_drift_per_layer(name, family_dirs, make_config, tmp_path) -> None:
+    from stratsearch.train.drift import make_probe, measure_drift
+
+    prepared = prepared_for(make_config, family_dirs[name], tmp_path)
+    probe = make_probe(prepared.model_path, prepared.data)
+    trial = trial_from_space({"epochs": 1, "optimizer": {"adamw": {"lr": 3e-3}}}, prepared.spec.task)
+    model = train(prepared.model_path, prepared.data, trial, prepared.spec.objective).model
+    drift = measure_drift(model.backbone, probe.train, prepared.data.pad_id)
+    config = model.backbone.config
+    assert len(drift.cka) == config.num_hidden_layers + 1  # the embeddings, then every layer (ALBERT's shared too)
+    assert all(0.0 <= c <= 1.0 + 1e-9 for c in drift.cka) and drift.top > 0.0  # it trained: the top moved

@@ -80,3 +80,13 @@ def test_init_refuses_to_overwrite_and_needs_a_text_column(tmp_path: Path, tiny_
     assert "no column holds text in every row (columns: ['a', 'b'])" in capsys.readouterr().err
     assert main(["init", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m.yaml")]) == 2
     assert "missing.csv: no such file or folder" in capsys.readouterr().err
+
+
+def test_for_a_decoder_the_space_searches_lora_and_the_dropout_it_has(tmp_path: Path, capsys) -> None:
+    from tests.conftest import save_tiny_encoder
+
+    model = save_tiny_encoder(tmp_path / "llama", "llama")
+    data = write_jsonl(tmp_path / "reviews.jsonl", sentiment_rows(120, 1))
+    space, _ = init_and_validate(data, tmp_path / "reviews.yaml", model, capsys)
+    assert space["space"]["scope"] == {"lora": {"r": {"choice": [8, 16]}, "target_modules": "all-linear"}}
+    assert "attention_dropout" in space["space"] and "dropout" not in space["space"]  # Llama has no hidden dropout

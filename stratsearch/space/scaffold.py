@@ -170,7 +170,7 @@ def fitting_max_length(found: Guess, model_dir: Path) -> int:
 def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     """Examine the data and write a commented space (`task`: a registered task's name, else
     guessed); returns the guess (for the command to say)."""
-    from stratsearch.train.model_dir import BUNDLED, find_model_dir, model_depth
+    from stratsearch.train.model_dir import BUNDLED, find_model_dir, model_depth, model_family
     from stratsearch.train.strategies.losses import LOSSES
 
     model_dir = find_model_dir(model, Path.cwd())
@@ -179,6 +179,12 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     found = examine(data, None if task is None else TASKS[task])
     rows = len(found.inputs)
     layers = model_depth(model_dir) or 6
+    family = model_family(model_dir)
+    layer_word = family.layer_word if family else "layers"
+    # Llama and Qwen2 have attention dropout only; a decoder of a billion parameters trains adapters.
+    dropout = "dropout" if family is None or family.hidden_dropout else "attention_dropout"
+    lora = "{lora: {r: {choice: [8, 16]}, target_modules: all-linear}}"
+    scope = f"\n  scope: {lora}  # a decoder: LoRA on every linear layer" if family and family.causal else ""
     max_length = fitting_max_length(found, model_dir)
     base = out.parent
     model_entry = model if model in BUNDLED else relative(model_dir, base)  # paths in a space are relative to it
@@ -212,12 +218,12 @@ search:
 space:                              # the article's strategies, kept to ranges that usually learn
   epochs: {epochs}
   batch_size: 32
-  freeze_depth: {{int: [0, {layers}]}}          # embeddings + this many bottom layers frozen
+  freeze_depth: {{int: [0, {layers}]}}          # embeddings + this many bottom {layer_word} frozen{scope}
   optimizer:
     adamw: {{lr: {{loguniform: [1.0e-5, 2.0e-4]}}, weight_decay: {{uniform: [0.0, 0.1]}}}}
   schedule: {{choice: [linear, cosine]}}
   warmup_ratio: {{uniform: [0.0, 0.1]}}
-  dropout: {{uniform: [0.0, 0.2]}}
+  {dropout}: {{uniform: [0.0, 0.2]}}
   head: {{hidden: {{choice: [0, 256]}}}}       # 0: linear head; 256: an MLP adaptation layer
   loss: {{choice: {losses}}}
 ensemble: {{top_k: 3, method: greedy}}
