@@ -34,7 +34,7 @@ def test_train_prints_epochs_and_saves(make_config, tmp_path: Path, capsys) -> N
     # A LoRA trial keeps its adapters alone, on the pretrained encoder the manifest names.
     from safetensors import safe_open
 
-    assert not list((out / "model").glob("*.safetensors")) and summary["base_model"]
+    assert not list((out / "model").glob("*.safetensors")) and summary["adapter_of"]
     with safe_open(out / "adapter.safetensors", "pt") as f:
         assert f.keys() and all("lora_" in k for k in f.keys())  # noqa: SIM118 - safe_open has no __iter__
     probs = np.load(out / "predictions" / "validation.npz")["values"]

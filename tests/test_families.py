@@ -88,7 +88,7 @@ def test_a_lora_trial_saves_its_adapters_alone_and_exports_merged(name, make_con
     folder = run_dir.trial(0).folder
     assert (folder / "adapter.safetensors").is_file() and not list((folder / "model").glob("*.safetensors"))
     model, manifest = load_model(folder)
-    assert manifest["base_model"] and not any("lora_" in n for n, _ in model.named_parameters())  # merged
+    assert manifest["adapter_of"] and not any("lora_" in n for n, _ in model.named_parameters())  # merged
     assert_exported_equal(model, run_dir, tmp_path / "out")
 
 
@@ -157,6 +157,7 @@ def test_validate_says_what_a_family_makes_of_the_space(family_dirs, make_config
     for name, space, said in (
         ("albert", {"freeze_depth": {"int": [0, 3]}}, "3 exceeds the model's 1 groups of shared layers (at most 1)"),
         ("llama", {"dropout": {"uniform": [0.0, 0.3]}}, "Llama models have no hidden dropout to set"),
+        ("gpt2", {"head": {"pooling": {"choice": ["cls", "last"]}}}, "GPT-2 is a decoder: its first token has read"),
     ):
         config = yaml.safe_load(make_config().read_text()) | {"model": str(family_dirs[name])}
         config["space"] |= space

@@ -3,7 +3,7 @@
 Averaging weights only makes sense between models of one architecture fine-tuned from the same
 pretrained encoder, so members are first matched on their head (width, activation, pooling) and
 on the name and shape of every weight; dropout rates do not count, as they play no part at
-inference. LoRA trials were merged into plain weights when saved, so they can join a soup.
+inference. A LoRA trial's adapters are merged into its base when it is loaded, so it can join a soup.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def max_value(dim: Dim) -> Any:
 
 def check_against_model(space: Space, model_dir: Path | None, problems: Problems) -> None:
     """What the model's family makes of the space: freeze depth within its layers (ALBERT: its
-    groups of shared layers); no hidden dropout searched on a family that has none (Llama)."""
+    groups of shared layers); no [CLS] pooling on a decoder; no hidden dropout on a family that has
+    none (Llama)."""
     family = model_family(model_dir) if model_dir else None
     if family is None:
         return
@@ -101,6 +102,14 @@ def check_against_model(space: Space, model_dir: Path | None, problems: Problems
     top = max_value(dim) if dim is not None else None
     if depth is not None and is_number(top) and top > depth:
         problems.add("space.freeze_depth", f"{top} exceeds the model's {depth} {family.layer_word} (at most {depth})")
+    head = space.get("head")
+    pooling = head.get("pooling") if isinstance(head, dict) else None
+    if family.causal and pooling is not None and "cls" in [value for _, value in candidates(pooling)]:
+        problems.add(
+            "space.head.pooling",
+            f"{family.label} is a decoder: its first token has read none of the text; pool with last (what auto"
+            " picks for it) or mean",
+        )
     if "dropout" in space and not family.hidden_dropout:
         problems.add(
             "space.dropout",

@@ -166,7 +166,6 @@ class TrialRunner:
         from stratsearch.train.artifacts import save_model
 
         ctx = self.context
-        # Measured before saving, which folds LoRA adapters into the weights.
         probed = {} if ctx.probe is None else probe_measures(result, ctx.probe, ctx.data, ctx.model_path)
         self.measures |= probed
         self.last_report |= {k: v for k, v in probed.items() if k in ctx.secondary}

@@ -3,7 +3,7 @@
 Layout: `model/` (the encoder in save_pretrained format, plus tokenizer), `head.safetensors`,
 `stratsearch.json` (task, labels, resolved config, metrics) and `predictions/{validation,test}.npz`.
 A LoRA trial keeps only its adapters (`adapter.safetensors`; `model/` then holds the config and
-tokenizer, no weights) and names the pretrained encoder they go on (`base_model` in the
+tokenizer, no weights) and names the pretrained encoder they go on (`adapter_of` in the
 manifest). Both are written so that a crash leaves the old files or the new ones (`files.py`),
 never half a model that `has_model` would take for whole.
 """
@@ -46,10 +46,10 @@ def save_model(out: Path, model: TaskModel, source: Path, manifest: dict[str, An
     if adapter:
         backbone.config.save_pretrained(backbone_dir(staging))
         save_file({k: v.contiguous() for k, v in adapter.items()}, staging / ADAPTER)
-        manifest = manifest | {"base_model": str(Path(source).resolve())}
+        manifest = manifest | {"adapter_of": str(Path(source).resolve())}
     else:  # a whole encoder (a soup of LoRA trials too: their adapters are merged in by then)
         backbone.save_pretrained(backbone_dir(staging))
-        manifest = {k: v for k, v in manifest.items() if k != "base_model"}
+        manifest = {k: v for k, v in manifest.items() if k != "adapter_of"}
     faults.point("trial.model")
     AutoTokenizer.from_pretrained(source).save_pretrained(backbone_dir(staging))
     save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, staging / HEAD)
@@ -95,7 +95,7 @@ def load_model(folder: Path) -> tuple[TaskModel, dict[str, Any]]:
     labels = manifest["labels"]
     head = HeadConfig(**manifest["config"]["head"])
     task = TASKS[manifest["task"]]
-    if "base_model" in manifest:
+    if "adapter_of" in manifest:
         backbone = with_adapter(folder, manifest, task)
     else:
         backbone = load_backbone(backbone_dir(folder), 0.0, 0.0)
@@ -111,7 +111,7 @@ def with_adapter(folder: Path, manifest: dict[str, Any], task: Any) -> Any:
 
     from stratsearch.train.config import trial_from_space
 
-    base = Path(manifest["base_model"])
+    base = Path(manifest["adapter_of"])
     if not (base / "config.json").is_file():
         raise StratsearchError(
             f"{folder} holds LoRA adapters for the model in {base}, which is no longer there: put the model"

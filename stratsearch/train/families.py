@@ -1,15 +1,18 @@
-"""Model families: one record per `model_type`, saying where an encoder's parts are and what its
+"""Model families: one record per `model_type`, saying where a model's parts are and what its
 config calls things, so that freezing, layer-wise decay, gradual unfreezing, BitFit, LoRA, the
-frozen-prefix cache, drift and the cost count work on any family the same way.
+frozen-prefix cache, drift, the cost count and the export work on any family the same way:
+encoders (BERT to ModernBERT, ALBERT's shared layers) and decoders (GPT-2, Llama, Qwen2), which
+are read at their last token.
 
 In the spirit of peft's per-model tables (`TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING`),
-but one record holds every fact. Paths are attribute paths from the encoder `AutoModel` loads.
+but one record holds every fact. Paths are attribute paths from the model `AutoModel` loads.
 This module imports no torch: `validate` reads it.
 
 To add a family: build a tiny random model of it (`AutoModel.from_config`), print
-`model.named_children()` and its config's dropout keys, write its record below, and add it to
-`tests/test_families.py`, whose checks (every trainable parameter in one optimizer group, freezing,
-LoRA, the prefix cache, export) say whether the record is right.
+`model.named_children()` and its config's dropout keys, write its record below, and give it a tiny
+model in `tests/conftest.py`: the checks of `tests/test_families.py` and `tests/test_prefix_cache.py`
+(every trainable parameter in one optimizer group, freezing, LoRA, learning, drift, the prefix
+cache, export) then run on it and say whether the record is right.
 """
 
 from __future__ import annotations

@@ -67,7 +67,11 @@ def last_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 # sentence-transformers' 1_Pooling/config.json flags → our pooling names
-SENTENCE_TRANSFORMERS_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+SENTENCE_TRANSFORMERS_MODES = {
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_lasttoken": "last",  # decoder embedders: e5-mistral, gte-Qwen
+}
 
 
 def model_pooling(model_dir: Path) -> str:
