@@ -92,8 +92,9 @@ CASES = [  # (family, task, head, the class transformers loads)
     ("roberta", "classification", {**CLS_MLP, "activation": "tanh"}, "RobertaForSequenceClassification"),
     ("roberta", "regression", {"hidden": 0, "pooling": "mean"}, OURS),
     ("distilbert", "classification", {**CLS_MLP, "activation": "relu"}, "DistilBertForSequenceClassification"),
-    ("distilbert", "regression", {**CLS_MLP, "activation": "relu"}, "DistilBertForSequenceClassification"),
     ("distilbert", "token-classification", {"hidden": 0}, "DistilBertForTokenClassification"),
+    ("gpt2", "regression", {"hidden": 0, "pooling": "auto"}, OURS),  # a decoder: read at its last token
+    ("llama", "token-classification", {"hidden": 0}, "LlamaForTokenClassification"),
 ]
 
 
