@@ -28,6 +28,9 @@ class DataSpec(BaseModel):
     validation: Path
     test: Path | None = None
     text: str = "text"
+    text_pair: str | None = Field(
+        None, description="the column of a sentence pair's second text (NLI, paraphrase, similarity)"
+    )
     label: str = "label"
     tokens: str = "tokens"
     tags: str = "tags"
@@ -56,7 +59,10 @@ class Split:
     input_ids: list[list[int]]
     labels: list[Any]  # int / float per example, or per sub-token ids (IGNORE_INDEX off first sub-tokens)
     targets: list[Any]
-    raw: list[Any] | None = None  # the inputs as read (text, or words): what augmentation rewrites
+    raw: list[Any] | None = None  # the inputs as read (text, a pair of texts, or words): what augmentation rewrites
+    # Which segment each token is in, for a sentence pair on a family that has segment embeddings
+    # (BERT's token_type_ids); None for one text, or where the tokenizer gives none (RoBERTa).
+    token_type_ids: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -70,7 +76,8 @@ def subset(split: Split, idx: np.ndarray) -> Split:
     """The examples `idx` of a split, in that order."""
     raw = None if split.raw is None else [split.raw[i] for i in idx]
     pick = [split.input_ids[i] for i in idx], [split.labels[i] for i in idx], [split.targets[i] for i in idx]
-    return Split(split.name, *pick, raw)
+    segments = None if split.token_type_ids is None else [split.token_type_ids[i] for i in idx]
+    return Split(split.name, *pick, raw, segments)
 
 
 def read_rows(path: Path) -> list[tuple[int, dict]]:

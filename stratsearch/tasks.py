@@ -46,13 +46,16 @@ class Task:
 
     def columns(self, spec: DataSpec) -> dict[str, str]:
         """The data section's keys this task reads → the column names they hold."""
-        return {"text": spec.text, "label": spec.label}
+        pair = {} if spec.text_pair is None else {"text_pair": spec.text_pair}
+        return {"text": spec.text, **pair, "label": spec.label}
 
     def label_column(self, spec: DataSpec) -> str:
         return spec.label
 
     def read_input(self, file: str, line: int, row: dict, spec: DataSpec) -> Any:
-        return text_value(file, line, row, spec.text)
+        """The text, or a sentence pair's two texts (`data.text_pair`)."""
+        text = text_value(file, line, row, spec.text)
+        return text if spec.text_pair is None else (text, text_value(file, line, row, spec.text_pair))
 
     def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
         return class_value(file, line, row, spec.label)
@@ -79,8 +82,15 @@ class Task:
         return [0] * len(inputs)
 
     def tokenize(self, tokenizer: Any, name: str, inputs: list, targets: list, max_length: int) -> Split:
-        enc = tokenizer(inputs, truncation=True, max_length=max_length)
-        return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs))
+        """One text, or a pair as the model was pretrained to read two: `[CLS] a [SEP] b [SEP]` (each
+        family its own way), with segment ids where it has them; the longer text is cut first."""
+        if inputs and isinstance(inputs[0], tuple):
+            firsts, seconds = zip(*inputs, strict=True)
+            enc = tokenizer(list(firsts), list(seconds), truncation=True, max_length=max_length)
+        else:
+            enc = tokenizer(inputs, truncation=True, max_length=max_length)
+        segments = enc.get("token_type_ids") if inputs and isinstance(inputs[0], tuple) else None
+        return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs), segments)
 
     # --- augmentation: examples as words --------------------------------------------------------
 

@@ -75,15 +75,22 @@ class StratsearchPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """Every weight comes from the checkpoint; nothing to initialise."""
 
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None
+    ) -> torch.Tensor:
+        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}  # a sentence pair's
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
 
 
 class StratsearchForSequenceClassification(StratsearchPreTrainedModel):
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **unused: object
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **unused: object,
     ) -> SequenceClassifierOutput:
-        hidden = self.hidden_states(input_ids, attention_mask)
+        hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
         if self.pooling == "mean":
             mask = (attention_mask if attention_mask is not None else torch.ones_like(input_ids)).unsqueeze(-1)
             mask = mask.to(hidden.dtype)
@@ -99,6 +106,10 @@ class StratsearchForSequenceClassification(StratsearchPreTrainedModel):
 
 class StratsearchForTokenClassification(StratsearchPreTrainedModel):
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **unused: object
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **unused: object,
     ) -> TokenClassifierOutput:
-        return TokenClassifierOutput(logits=self.head(self.hidden_states(input_ids, attention_mask)))
+        return TokenClassifierOutput(logits=self.head(self.hidden_states(input_ids, attention_mask, token_type_ids)))

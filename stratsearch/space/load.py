@@ -29,6 +29,7 @@ from stratsearch.space.checks import (
     check_against_trainer,
     check_data,
     check_epochs_fit_budget,
+    check_pair,
 )
 from stratsearch.space.dims import Fixed, Space, fixed_values, flat_dims, is_fixed, is_number, parse_space
 from stratsearch.tasks import TASKS, Task
@@ -339,6 +340,8 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
         except ValueError as err:
             problems.add("budget.time", str(err))
     space = parse_space(raw.get("space") or {}, problems)
+    if data is not None:
+        check_pair(data, task, space, problems)
     baselines: list[TrialConfig] = []
     if space is not None:
         check_against_trainer(space, task, problems)

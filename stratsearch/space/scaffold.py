@@ -80,6 +80,14 @@ def guess(rows: list[dict], task: Task | None) -> tuple[Task, dict[str, str], li
     if label is None:
         raise StratsearchError(f"only one column ('{text}'): a label column is needed beside the text")
     reasons = [f"text: '{text}', the string column with the most words per row"]
+    columns = {"text": text}
+    if pair := second_text(rows, values, [n for n in texts if n not in (text, label)]):
+        first, second = sorted((text, pair), key=names.index)  # as the file has them: premise, then hypothesis
+        columns = {"text": first, "text_pair": second}
+        reasons[0] = (
+            f"a sentence pair: text '{first}', text_pair '{second}', the two columns of running text"
+            " (in the file's order)"
+        )
     reasons.append(
         f"label: '{label}'" + (", named like a label" if named else ", the column with fewest distinct values")
     )
@@ -99,7 +107,18 @@ def guess(rows: list[dict], task: Task | None) -> tuple[Task, dict[str, str], li
         imbalanced = smallest < IMBALANCED
         if imbalanced:
             reasons.append(f"objective: macro_f1, as the smallest class is {smallest:.0%} of the rows")
-    return task, {"text": text, "label": label}, reasons, imbalanced
+    return task, columns | {"label": label}, reasons, imbalanced
+
+
+def second_text(rows: list[dict], values: dict[str, list], candidates: list[str]) -> str | None:
+    """Another column of running text beside the text (a hypothesis beside its premise): words in
+    most rows (not a code or an id) and different in most rows; the wordiest of them."""
+    wordy = [
+        n
+        for n in candidates
+        if sum(len(v.split()) for v in values[n]) >= 2 * len(rows) and len(set(values[n])) > len(rows) / 2
+    ]
+    return max(wordy, key=lambda n: sum(len(v.split()) for v in values[n]), default=None)
 
 
 def split_validation(train: Path, rows: list[dict], label: str | None, seed: int = 0) -> tuple[Path, Path]:
@@ -132,8 +151,12 @@ def examine(data: Path, task: Task | None) -> Guess:
     if not rows:
         raise StratsearchError(f"{files['train']}: no rows")
     task, columns, reasons, imbalanced = guess(rows, task)
-    key = "tokens" if task.token_level else "text"
-    inputs = [row[columns[key]] for row in rows]
+    if task.token_level:
+        inputs = [row[columns["tokens"]] for row in rows]
+    elif "text_pair" in columns:
+        inputs = [(row[columns["text"]], row[columns["text_pair"]]) for row in rows]
+    else:
+        inputs = [row[columns["text"]] for row in rows]
     if "validation" not in files:
         label = columns.get("label") if task.has_classes else None
         files["train"], files["validation"] = split_validation(files["train"], rows, label)

@@ -85,5 +85,6 @@ def with_augmented_train(data: Dataset, trial: TrialConfig, tokenizer: Any) -> D
         train.labels + extra.labels,
         train.targets + extra.targets,
         train.raw + extra.raw,
+        None if train.token_type_ids is None else train.token_type_ids + extra.token_type_ids,
     )
     return dataclasses.replace(data, train=combined)

@@ -111,7 +111,8 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def collate(split: Split, idx: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad a batch to its own longest sequence. Labels keep their kind: ids, per-token ids, or floats."""
+    """Pad a batch to its own longest sequence. Labels keep their kind: ids, per-token ids, or floats;
+    a sentence pair's segment ids come along."""
     import torch
 
     width = max(len(split.input_ids[i]) for i in idx)
@@ -121,6 +122,12 @@ def collate(split: Split, idx: np.ndarray, pad_id: int) -> dict[str, torch.Tenso
         seq = split.input_ids[i]
         ids[row, : len(seq)] = torch.tensor(seq)
         mask[row, : len(seq)] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    if split.token_type_ids is not None:  # a sentence pair: which text each token is in
+        segments = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            segments[row, : len(split.token_type_ids[i])] = torch.tensor(split.token_type_ids[i])
+        batch["token_type_ids"] = segments
     first = split.labels[idx[0]]
     if isinstance(first, list):
         labels = torch.full((len(idx), width), IGNORE_INDEX, dtype=torch.long)
@@ -129,4 +136,9 @@ def collate(split: Split, idx: np.ndarray, pad_id: int) -> dict[str, torch.Tenso
     else:
         dtype = torch.float32 if isinstance(first, float) else torch.long
         labels = torch.tensor([split.labels[i] for i in idx], dtype=dtype)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return batch | {"labels": labels}
+
+
+def encoder_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What the encoder reads of a batch: the token ids, the mask, a pair's segment ids."""
+    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}

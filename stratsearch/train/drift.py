@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from stratsearch.rows import PROBE_SIZE, Split, read_probe_texts, subset
-from stratsearch.train.data import Dataset, collate, sorted_batches
+from stratsearch.train.data import Dataset, collate, encoder_inputs, sorted_batches
 from stratsearch.train.strategies.heads import mean_pool
 
 BATCH = 64
@@ -66,7 +66,7 @@ def pooled_states(
         mask = batch["attention_mask"]
         if feed:
             feed(idx, mask.shape[1])
-        out = backbone(input_ids=batch["input_ids"], attention_mask=mask, output_hidden_states=True)
+        out = backbone(**encoder_inputs(batch), output_hidden_states=True)
         # A backbone running no layer at all (every one frozen and served by the cache) records no
         # hidden states: its output is the cached states.
         hidden_states = out.hidden_states or (out.last_hidden_state,)

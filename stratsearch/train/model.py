@@ -74,8 +74,12 @@ class TaskModel(nn.Module):
         self.token_level = task.token_level
         self.one_value = not task.has_classes  # regression: (N, 1) → (N,)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`token_type_ids`: a sentence pair's segment ids, on a family that has segment embeddings."""
+        segments = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
         return self.from_states(hidden, attention_mask)
 
     def from_states(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ from torch import nn
 
 from stratsearch.disk_cache import cache_dir, computing
 from stratsearch.rows import Split
-from stratsearch.train.data import collate, sorted_batches
+from stratsearch.train.data import collate, encoder_inputs, sorted_batches
 from stratsearch.train.model import known_family
 from stratsearch.train.model_dir import model_family
 
@@ -115,11 +115,10 @@ def compute_states(
     first = start[0] if start else 0
     with swapped(backbone, first, depth, cached=start is not None) as stand_in:
         for idx in sorted_batches(lengths, 64):
-            batch = collate(split, idx, pad_id)
-            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            batch = {k: v.to(device) for k, v in encoder_inputs(collate(split, idx, pad_id)).items()}
             if start is not None:
-                stand_in.current = start[1].batch(idx, ids.shape[1]).to(device)
-            hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+                stand_in.current = start[1].batch(idx, batch["input_ids"].shape[1]).to(device)
+            hidden = backbone(**batch).last_hidden_state
             for row, i in enumerate(idx):
                 values[offsets[i] : offsets[i + 1]] = hidden[row, : lengths[i]].float().cpu().numpy()
     backbone.train(was_training)
@@ -128,7 +127,8 @@ def compute_states(
 
 def data_key(model_path: Path, split: Split) -> str:
     config = (Path(model_path) / "config.json").read_text()
-    ids = hashlib.sha256(json.dumps(split.input_ids).encode()).hexdigest()
+    tokens = split.input_ids if split.token_type_ids is None else [split.input_ids, split.token_type_ids]
+    ids = hashlib.sha256(json.dumps(tokens).encode()).hexdigest()
     return hashlib.sha256(f"{Path(model_path).resolve()}|{config}|{ids}".encode()).hexdigest()[:24]
 
 

@@ -32,7 +32,14 @@ from stratsearch.objective import Objective
 from stratsearch.rows import Split
 from stratsearch.train.config import Scalars, TrialConfig
 from stratsearch.train.cost import batch_flops, model_costs, peak_memory_mb
-from stratsearch.train.data import Dataset, Encoding, collate, length_bucketed_batches, sorted_batches
+from stratsearch.train.data import (
+    Dataset,
+    Encoding,
+    collate,
+    encoder_inputs,
+    length_bucketed_batches,
+    sorted_batches,
+)
 from stratsearch.train.model import TaskModel, blocks, encoder_layers, load_backbone
 from stratsearch.train.prefix_cache import prefix_feed
 from stratsearch.train.strategies import KINDS, Step
@@ -197,7 +204,7 @@ def predict(
         if feed:
             feed(idx, batch["input_ids"].shape[1])
         with autocast():
-            logits = model(batch["input_ids"], batch["attention_mask"]).float()
+            logits = model(**encoder_inputs(batch)).float()
         values = data.task.outputs(logits, batch["labels"], split, idx, data.label_names)
         for row, i in enumerate(idx):
             out[i] = values[row]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stratsearch.registry import Registry
+from stratsearch.train.data import encoder_inputs
 from stratsearch.train.strategies.registry import Chosen, StrategyRegistry
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class Step:
     def forward(self) -> torch.Tensor:
         """One pass of the model over the batch (dropout draws new masks each time), in float32."""
         with self.autocast():
-            return self.model(self.batch["input_ids"], self.batch["attention_mask"]).float()
+            return self.model(**encoder_inputs(self.batch)).float()
 
 
 Wrap = Callable[["nn.Module", Chosen], "nn.Module"]
