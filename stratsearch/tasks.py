@@ -95,11 +95,23 @@ class Task:
     # --- augmentation: examples as words --------------------------------------------------------
 
     def examples(self, split: Split, label_names: list | None) -> list[Example]:
-        return [Example(tuple(text.split())) for text in split.raw]
+        """Each text as its words; a sentence pair's two texts one after the other (row r's are
+        examples 2r and 2r + 1), so that each is rewritten apart."""
+        texts = [t for raw in split.raw for t in raw] if is_pair(split) else split.raw
+        return [Example(tuple(text.split())) for text in texts]
 
     def from_examples(self, pairs: list[tuple[int, Example]], split: Split, label_names: list | None) -> tuple:
-        """(inputs, targets) of augmented copies: a sentence copy keeps its source's label."""
-        return [" ".join(e.words) for _, e in pairs], [split.targets[i] for i, _ in pairs]
+        """(inputs, targets) of augmented copies: a copy keeps its source's label; a pair's copy has one
+        of its texts rewritten and the other as it was (a hypothesis rewritten on its own may no
+        longer follow from a premise rewritten too)."""
+        if not is_pair(split):
+            return [" ".join(e.words) for _, e in pairs], [split.targets[i] for i, _ in pairs]
+        inputs = []
+        for i, example in pairs:
+            texts = list(split.raw[i // 2])
+            texts[i % 2] = " ".join(example.words)
+            inputs.append(tuple(texts))
+        return inputs, [split.targets[i // 2] for i, _ in pairs]
 
     # --- predictions ----------------------------------------------------------------------------
 
@@ -143,6 +155,10 @@ class Task:
             }
             for p in prediction
         ]
+
+
+def is_pair(split: Split) -> bool:
+    return bool(split.raw) and isinstance(split.raw[0], tuple | list)
 
 
 def lookup(index: dict, value: Any, file: str, line: int, column_name: str) -> int:

@@ -121,6 +121,25 @@ def test_a_pair_sweep_end_to_end(pair_config, tmp_path, capsys) -> None:
     assert said["label"] in ("same", "different")
 
 
+def test_each_text_of_a_pair_is_augmented_apart(pair_config, monkeypatch, tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from stratsearch.train.augmented import with_augmented_train
+    from stratsearch.train.config import trial_from_space
+
+    monkeypatch.setenv("STRATSEARCH_CACHE", str(tmp_path / "cache"))
+    prepared = prepare(pair_config(n_train=16))
+    trial = trial_from_space({"augment": {"eda": {}}, "n_aug": 2}, prepared.spec.task)
+    data = with_augmented_train(prepared.data, trial, AutoTokenizer.from_pretrained(prepared.model_path))
+    source, copies = data.train.raw[:16], data.train.raw[16:]
+    assert copies and len(data.train.token_type_ids) == len(data.train.input_ids) == len(data.train)
+    for (a, b), label in zip(copies, data.train.targets[16:], strict=True):
+        originals = [(i, pair) for i, pair in enumerate(source) if pair[0] == a or pair[1] == b]
+        assert originals, (a, b)  # one text rewritten, the other as it was
+        assert label in {data.train.targets[i] for i, _ in originals}  # with its source's label
+    assert {a for a, _ in copies} - {a for a, _ in source} and {b for _, b in copies} - {b for _, b in source}
+
+
 def test_a_pair_file_with_a_missing_second_text_names_file_line_and_column(pair_config, tmp_path, capsys) -> None:
     path = pair_config()
     config = yaml.safe_load(path.read_text())
@@ -137,7 +156,6 @@ def test_a_pair_file_with_a_missing_second_text_names_file_line_and_column(pair_
     ("change", "said"),
     [
         ({"task": "token-classification"}, "data.text_pair: token-classification reads one list of words per row"),
-        ({"space": {"augment": {"choice": ["none", "eda"]}}}, "space.augment: sentence pairs are not augmented yet"),
         ({"data": {"text_pair": "premise"}}, "data.text_pair: names the same column as data.text"),
     ],
 )

@@ -118,21 +118,14 @@ def check_against_model(space: Space, model_dir: Path | None, problems: Problems
         )
 
 
-def check_pair(data: DataSpec, task: Task, space: Space | None, problems: Problems) -> None:
-    """A sentence pair (`data.text_pair`) is two texts of a sentence-level task, not yet augmented."""
+def check_pair(data: DataSpec, task: Task, problems: Problems) -> None:
+    """A sentence pair (`data.text_pair`) is two texts of a sentence-level task."""
     if data.text_pair is None:
         return
     if task.token_level:
         problems.add("data.text_pair", f"{task} reads one list of words per row, not a pair of texts: remove the key")
     elif data.text_pair == data.text:
         problems.add("data.text_pair", f"names the same column as data.text ('{data.text}'): name the second text's")
-    augment = (space or {}).get("augment")
-    if isinstance(augment, Branches) and any(name != "none" for name in augment.options):
-        problems.add(
-            "space.augment",
-            "sentence pairs are not augmented yet (each text would be rewritten apart): remove augment, or keep"
-            " only none",
-        )
 
 
 def check_epochs_fit_budget(space: Space, max_epochs: int | None, problems: Problems) -> None:

@@ -332,6 +332,7 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
     if data is not None:
         data = resolve_paths(data, base)
         check_data(data, task, problems)
+        check_pair(data, task, problems)
     objectives = check_objective(raw.get("objective"), task, problems)
     sections = {k: problems.validate(m, raw.get(k) or {}, k) for k, m in SECTION_MODELS.items()}
     if sections["budget"] is not None:
@@ -340,8 +341,6 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
         except ValueError as err:
             problems.add("budget.time", str(err))
     space = parse_space(raw.get("space") or {}, problems)
-    if data is not None:
-        check_pair(data, task, space, problems)
     baselines: list[TrialConfig] = []
     if space is not None:
         check_against_trainer(space, task, problems)
