@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 
@@ -27,26 +26,29 @@ import io, json, logging, sys
 import torch
 import transformers
 
-out, auto_name, examples, task = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
-auto = getattr(transformers, auto_name)
-said = {}
-try:  # what most users write first: no trust_remote_code
-    plain = auto.from_pretrained(out).eval()
-    said["plain_class"] = type(plain).__name__
-except ValueError as err:
-    said["plain_error"] = str(err)
-model = auto.from_pretrained(out, trust_remote_code=True).eval()
-with torch.no_grad():
-    said["logits"] = [model(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in examples]
-    if "plain_class" in said:
-        said["plain_logits"] = [plain(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in examples]
-log = io.StringIO()
-logging.getLogger("transformers").addHandler(logging.StreamHandler(log))
-classify = transformers.pipeline(task, model=out, trust_remote_code=True)
-classify("the movie was good")
-said |= {"class": type(model).__name__, "pipeline_log": log.getvalue()}
-said["stratsearch_imported"] = "stratsearch" in sys.modules
-print("\\n" + json.dumps(said))  # after the prompt transformers leaves without a newline
+jobs = json.loads(sys.argv[1])  # [{out, auto, examples, task}]: every export, in this one process
+said = [{} for _ in jobs]
+for job, one in zip(jobs, said):  # what most users write first: no trust_remote_code (all before any
+    auto = getattr(transformers, job["auto"])  # trusted load, which registers our config class)
+    try:
+        plain = auto.from_pretrained(job["out"]).eval()
+        one["plain_class"] = type(plain).__name__
+        with torch.no_grad():
+            one["plain_logits"] = [plain(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in job["examples"]]
+    except ValueError as err:
+        one["plain_error"] = str(err)
+for job, one in zip(jobs, said):
+    model = getattr(transformers, job["auto"]).from_pretrained(job["out"], trust_remote_code=True).eval()
+    with torch.no_grad():
+        one["logits"] = [model(input_ids=torch.tensor([ids])).logits[0].tolist() for ids in job["examples"]]
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    logging.getLogger("transformers").addHandler(handler)
+    classify = transformers.pipeline(job["task"], model=job["out"], trust_remote_code=True)
+    classify("the movie was good")
+    logging.getLogger("transformers").removeHandler(handler)
+    one |= {"class": type(model).__name__, "pipeline_log": log.getvalue()}
+print("\\n" + json.dumps({"said": said, "stratsearch_imported": "stratsearch" in sys.modules}))
 """
 
 
@@ -98,47 +100,60 @@ CASES = [  # (family, task, head, the class transformers loads)
 ]
 
 
-@pytest.mark.parametrize(("family", "task", "head", "cls"), CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
-def test_an_export_loads_exactly_in_plain_transformers_or_refuses_without_its_code(
-    make_config, tmp_path: Path, family: str, task: str, head: dict, cls: str
+def test_every_export_loads_exactly_in_plain_transformers_or_refuses_without_its_code(
+    make_config, tmp_path: Path
 ) -> None:
-    run_dir = one_trial_run(make_config, tmp_path, task, head, family)
-    out = tmp_path / "exported"
-    assert main(["export", str(run_dir.path), str(out)]) == 0
-    model, _ = load_model(run_dir.trial(0).folder)
+    """Each case of CASES trained and exported, then all loaded in one process that never imports
+    stratsearch, as a user's would be (one process: a Python start per case would cost more than the
+    cases themselves)."""
     examples = [[2, 5, 9, 11, 3], [2, 7, 3], [2, 6, 8, 12, 10, 9, 3]]
-    with torch.no_grad():
-        ours = [model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0] for ids in examples]
-    token_level = task == "token-classification"
-    auto = "AutoModelForTokenClassification" if token_level else "AutoModelForSequenceClassification"
-    pipeline_task = "token-classification" if token_level else "text-classification"
-    done = subprocess.run(  # a process that never imports stratsearch, as a user's would be
-        [sys.executable, "-c", LOAD_AND_RUN, str(out), auto, json.dumps(examples), pipeline_task],
+    jobs, ours, runs = [], [], []
+    for i, (family, task, head, _) in enumerate(CASES):
+        run_dir = one_trial_run(make_config, tmp_path / f"case-{i}", task, head, family)
+        out = tmp_path / f"exported-{i}"
+        assert main(["export", str(run_dir.path), str(out)]) == 0
+        model, _ = load_model(run_dir.trial(0).folder)
+        with torch.no_grad():
+            ours.append([model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0] for ids in examples])
+        kind, pipeline_task = ("Token", "token") if task == "token-classification" else ("Sequence", "text")
+        auto = f"AutoModelFor{kind}Classification"
+        jobs.append({"out": str(out), "auto": auto, "examples": examples, "task": f"{pipeline_task}-classification"})
+        runs.append(run_dir)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_RUN, json.dumps(jobs)],
         capture_output=True,
         text=True,
         check=True,
         stdin=subprocess.DEVNULL,  # transformers asks on a terminal; a script gets its error
     )
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded["class"].startswith(cls) and not loaded["stratsearch_imported"]
+    loaded_all = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not loaded_all["stratsearch_imported"]
+    for case, job, mine, loaded, run_dir in zip(CASES, jobs, ours, loaded_all["said"], runs, strict=True):
+        check_export(case, job, mine, loaded, run_dir)
+
+
+def check_export(case: tuple, job: dict, ours: list, loaded: dict, run_dir: RunDir) -> None:
+    _, task, _, cls = case
+    assert loaded["class"].startswith(cls), case
     for mine, theirs in zip(ours, loaded["logits"], strict=True):  # with trust_remote_code: exact
-        assert torch.allclose(mine.reshape(-1), torch.tensor(theirs).reshape(-1), atol=1e-5)
+        assert torch.allclose(mine.reshape(-1), torch.tensor(theirs).reshape(-1), atol=1e-5), case
     if loaded["class"].startswith("Stratsearch"):  # without it: refused, never a fresh head of its own
-        assert "plain_class" not in loaded and "trust_remote_code=True" in loaded["plain_error"]
+        assert "plain_class" not in loaded and "trust_remote_code=True" in loaded["plain_error"], case
     else:  # a stock class: the same model either way
-        assert loaded["plain_class"] == loaded["class"] and loaded["plain_logits"] == loaded["logits"]
-    assert "is not supported" not in loaded["pipeline_log"]
+        assert loaded["plain_class"] == loaded["class"] and loaded["plain_logits"] == loaded["logits"], case
+    assert "is not supported" not in loaded["pipeline_log"], case
+    out = Path(job["out"])
     config = json.loads((out / "config.json").read_text())
     card = (out / "README.md").read_text()
     assert "trial 0" in card and "**Strategy**" in card
     first_code = card.split("```python", 1)[1]  # the card leads with the lines that load it
-    assert f"{auto}.from_pretrained" in first_code and f'pipeline("{pipeline_task}"' in first_code
-    assert ("trust_remote_code=True" in first_code) == loaded["class"].startswith("Stratsearch")
+    assert f"{job['auto']}.from_pretrained" in first_code and f'pipeline("{job["task"]}"' in first_code, case
+    assert ("trust_remote_code=True" in first_code) == loaded["class"].startswith("Stratsearch"), case
     if task == "regression":
-        assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
+        assert config["problem_type"] == "regression" and len(config["id2label"]) == 1, case
     else:
-        assert set(config["label2id"]) == {str(n) for n in model_labels(run_dir)}
-    assert (config["model_type"] == "stratsearch") == ("auto_map" in config) == cls.startswith("Stratsearch")
+        assert set(config["label2id"]) == {str(n) for n in model_labels(run_dir)}, case
+    assert (config["model_type"] == "stratsearch") == ("auto_map" in config) == cls.startswith("Stratsearch"), case
 
 
 def model_labels(run_dir: RunDir) -> list:

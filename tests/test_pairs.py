@@ -92,7 +92,7 @@ def test_a_pair_sweep_end_to_end(pair_config, tmp_path, capsys) -> None:
     space = pair_config(
         budget={"trials": 2},
         ensemble={"top_k": 2, "method": "mean"},
-        space={"epochs": 3, "freeze_depth": {"choice": [0, 1]}, "optimizer": {"adamw": {"lr": 3e-3}}},
+        space={"epochs": 2, "freeze_depth": {"choice": [0, 1]}, "optimizer": {"adamw": {"lr": 3e-3}}},
         search={"sampler": "random", "pruner": "none", "stop_not_learning": False},  # XOR of two texts: slow
         resources={"cpus_per_trial": 1},
     )
