@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         line += f"; test {run.objective.metric} {result.test_metrics[run.objective.metric]:.4f}"
     console.print(line + f"; {result.trainable_parameters:,} trainable parameters")
     if args.out:
-        save_run(Path(args.out), run, prepared.trial, model_path, data.label_names, result)
+        save_run(Path(args.out), run, prepared.trial, model_path, data, result)
         console.print(f"saved model and predictions to {args.out}")
     return 0
 

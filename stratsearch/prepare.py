@@ -51,7 +51,7 @@ def prepare(config: SpaceSpec | str | Path) -> Prepared:
 
 
 def save_run(
-    out: Path, run: SpaceSpec, trial: TrialConfig, model_path: Path, label_names: list | None, result: TrainResult
+    out: Path, run: SpaceSpec, trial: TrialConfig, model_path: Path, data: Dataset, result: TrainResult
 ) -> None:
     """`stratsearch train --out`: the model, its per-epoch history and its predictions."""
     from stratsearch.train.artifacts import save_model  # torch: only once a model trained
@@ -60,7 +60,7 @@ def save_run(
         "name": run.name,
         "task": run.task.name,
         "base_model": run.model,
-        "labels": label_names,
+        "labels": data.label_names,
         "objective": run.objective.model_dump(),
         "config": trial.to_dict(),
         "best_epoch": result.best_epoch,
@@ -69,6 +69,7 @@ def save_run(
         ],
         "test": result.test_metrics,
         "trainable_parameters": result.trainable_parameters,
+        "decisions": data.task.decisions(result.validation_predictions, data.validation.targets),
     }
     save_model(out, result.model, model_path, manifest)
     save_predictions(out / "predictions" / "validation.npz", result.validation_predictions)

@@ -32,6 +32,9 @@ class DataSpec(BaseModel):
         None, description="the column of a sentence pair's second text (NLI, paraphrase, similarity)"
     )
     label: str = "label"
+    label_delimiter: str | None = Field(
+        None, description="multi-label: a row's labels as one string split on this ('|', ','); else a list"
+    )
     tokens: str = "tokens"
     tags: str = "tags"
     max_length: int = Field(128, ge=8, le=8192)

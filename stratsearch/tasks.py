@@ -32,6 +32,7 @@ class Task:
     metrics: dict[str, str]  # metric → "max" | "min"; the first is the default objective
     token_level: bool = False  # one prediction per word instead of per example
     has_classes: bool = True  # targets are class ids (False: numbers)
+    multi_label: bool = False  # a set of classes per example, each decided apart
 
     def __str__(self) -> str:
         return self.name
@@ -118,6 +119,11 @@ class Task:
     def num_outputs(self, label_names: list | None) -> int:
         return len(label_names or [])
 
+    def decisions(self, predictions: Any, targets: list) -> dict[str, Any]:
+        """What a saved model keeps beside its weights to turn its outputs into answers, chosen on
+        the validation split's predictions and targets (never the test's): nothing here."""
+        return {}
+
     def outputs(self, logits: Any, labels: Any, split: Split, idx: np.ndarray, label_names: list | None) -> Any:
         """One batch's predictions, one row per example: class probabilities here."""
         return logits.softmax(-1).cpu().numpy()
@@ -146,7 +152,7 @@ class Task:
         """What a model that learnt nothing but the label counts predicts: always the majority class."""
         return np.tile(self.majority(train_targets, label_names), (len(targets), 1))
 
-    def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
+    def output_rows(self, prediction: Any, label_names: list | None, decisions: dict | None = None) -> list[dict]:
         names = label_names or []
         return [
             {
@@ -198,7 +204,7 @@ class Regression(Task):
         """The training mean for every example."""
         return np.full(len(targets), np.mean(train_targets), dtype=np.float32)
 
-    def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
+    def output_rows(self, prediction: Any, label_names: list | None, decisions: dict | None = None) -> list[dict]:
         return [{"value": float(v)} for v in prediction]
 
 
@@ -300,9 +306,101 @@ class TokenClassification(Task):
             "accuracy": float((flat_true == flat_pred).mean()),
         }
 
-    def output_rows(self, prediction: Any, label_names: list | None) -> list[dict[str, Any]]:
+    def output_rows(self, prediction: Any, label_names: list | None, decisions: dict | None = None) -> list[dict]:
         names = label_names or []
         return [{"tags": [names[i] for i in words.argmax(-1)]} for words in prediction]
+
+
+class MultiLabel(Task):
+    """One text in, a set of classes out (topics, tags, moderation categories): one sigmoid per
+    class, each decided apart. Metrics decide at 0.5, so that trials compare on one rule; a saved
+    model also keeps per-class thresholds chosen on validation (`decisions`), which `predict` and the
+    export apply."""
+
+    def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
+        value = column(file, line, row, spec.label)
+        if isinstance(value, str) and spec.label_delimiter is not None:
+            value = [part.strip() for part in value.split(spec.label_delimiter) if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            how = f"split on {spec.label_delimiter!r}" if spec.label_delimiter else "set data.label_delimiter"
+            raise DataError(
+                file,
+                f"expected a list of labels (strings or whole numbers), or one string ({how}); found {value!r}",
+                line,
+                spec.label,
+            )
+        if not value:
+            raise DataError(file, "empty label list: each row needs at least one label", line, spec.label)
+        return sorted(set(value), key=str)
+
+    def flat_labels(self, labels: list) -> list:
+        return [label for row in labels for label in row]
+
+    def map_labels(self, labels: list, lines: list[int], index: dict, file: str, column_name: str) -> list:
+        """Each row's labels as a multi-hot vector over the training split's labels."""
+        rows = []
+        for row, line in zip(labels, lines, strict=True):
+            hot = np.zeros(len(index), dtype=np.float32)
+            hot[[lookup(index, label, file, line, column_name) for label in row]] = 1.0
+            rows.append(hot)
+        return rows
+
+    def placeholder_targets(self, inputs: list) -> list:
+        return [np.zeros(1, dtype=np.float32)] * len(inputs)
+
+    def outputs(self, logits: Any, labels: Any, split: Split, idx: np.ndarray, label_names: list | None) -> Any:
+        """Each class's probability, apart: a sigmoid per class."""
+        return logits.float().sigmoid().cpu().numpy()
+
+    def score(self, predictions: Any, targets: list, label_names: list | None) -> dict[str, float]:
+        """F1 over every (example, class) decision (micro), per class then averaged (macro), per example
+        then averaged (samples), and the share of examples whose set is exactly right; at 0.5."""
+        from sklearn.metrics import f1_score
+
+        y = np.stack(targets).astype(np.int64)
+        decided = (predictions >= 0.5).astype(np.int64)
+        return {
+            "micro_f1": float(f1_score(y, decided, average="micro", zero_division=0)),
+            "macro_f1": float(f1_score(y, decided, average="macro", zero_division=0)),
+            "samples_f1": float(f1_score(y, decided, average="samples", zero_division=0)),
+            "subset_accuracy": float((y == decided).all(axis=1).mean()),
+        }
+
+    def trivial(self, train_targets: list, targets: list, label_names: list | None) -> Any:
+        """Each class's share of the training rows, for every example: the label counts alone."""
+        return np.tile(np.mean(np.stack(train_targets), axis=0), (len(targets), 1)).astype(np.float32)
+
+    def decisions(self, predictions: Any, targets: list) -> dict[str, Any]:
+        """Per class, the threshold with the best F1 on these (validation) predictions: 0.5 where the
+        class never occurs or no threshold beats it."""
+        return {"thresholds": [best_threshold(predictions[:, c], y) for c, y in enumerate(np.stack(targets).T)]}
+
+    def output_rows(self, prediction: Any, label_names: list | None, decisions: dict | None = None) -> list[dict]:
+        names = label_names or []
+        thresholds = np.asarray((decisions or {}).get("thresholds") or [0.5] * len(names))
+        return [
+            {
+                "labels": [names[c] for c in np.flatnonzero(p >= thresholds)],
+                "probabilities": {str(n): float(x) for n, x in zip(names, p, strict=True)},
+            }
+            for p in prediction
+        ]
+
+
+def best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
+    """The cut on one class's scores with the best F1 against the truth; 0.5 unless one beats it.
+    Candidates: midpoints between neighbouring distinct scores, so the cut separates real predictions."""
+    if truth.sum() == 0:
+        return 0.5
+    distinct = np.unique(scores)
+    candidates = np.concatenate([[0.5], (distinct[1:] + distinct[:-1]) / 2])
+
+    def f1(cut: float) -> float:
+        decided = scores >= cut
+        hits = float((decided & (truth > 0)).sum())
+        return 2 * hits / (decided.sum() + truth.sum())
+
+    return float(max(candidates, key=lambda cut: (f1(cut), -abs(cut - 0.5))))
 
 
 # What a strategy may ask of a task (strategy registry entries' `fits`): a capability, not a name.
@@ -310,7 +408,13 @@ Capability = Callable[[Task], bool]
 
 
 def class_outputs(task: Task) -> bool:
-    return task.has_classes
+    """One class per example (or per word)."""
+    return task.has_classes and not task.multi_label
+
+
+def class_set_outputs(task: Task) -> bool:
+    """A set of classes per example (multi-label)."""
+    return task.multi_label
 
 
 def value_outputs(task: Task) -> bool:
@@ -325,14 +429,25 @@ def word_inputs(task: Task) -> bool:
     return task.token_level
 
 
-def task_with(token_level: bool, has_classes: bool) -> Task:
+def task_with(token_level: bool, has_classes: bool, multi_label: bool = False) -> Task:
     """The registered task with these capabilities (what `init` reads off the data)."""
-    return next(t for t in TASKS if t.token_level == token_level and t.has_classes == has_classes)
+    return next(
+        t
+        for t in TASKS
+        if t.token_level == token_level and t.has_classes == has_classes and t.multi_label == multi_label
+    )
 
 
 TASKS: Registry[Task] = Registry("task")
 TASKS.add(Task("classification", {"accuracy": "max", "macro_f1": "max"}))
 TASKS.add(Regression("regression", {"rmse": "min", "pearson": "max", "spearman": "max"}, has_classes=False))
+TASKS.add(
+    MultiLabel(
+        "multi-label-classification",
+        {"micro_f1": "max", "macro_f1": "max", "samples_f1": "max", "subset_accuracy": "max"},
+        multi_label=True,
+    )
+)
 TASKS.add(
     TokenClassification(
         "token-classification", {"f1": "max", "precision": "max", "recall": "max", "accuracy": "max"}, token_level=True

@@ -156,7 +156,23 @@ def ner_rows(n: int, seed: int) -> list[dict]:
     return rows
 
 
-ROWS = {"classification": sentiment_rows, "regression": regression_rows, "token-classification": ner_rows}
+def multi_label_rows(n: int, seed: int) -> list[dict]:
+    """A sentiment sentence and its set of labels: its polarity ('praise' or 'complaint'), and
+    'film' when it names one (movie, film), so that some rows have two labels."""
+    rows = []
+    for row in sentiment_rows(n, seed):
+        labels = ["praise" if row["label"] == "pos" else "complaint"]
+        labels += ["film"] if {"movie", "film"} & set(row["text"].split()) else []
+        rows.append({"text": row["text"], "label": labels})
+    return rows
+
+
+ROWS = {
+    "classification": sentiment_rows,
+    "regression": regression_rows,
+    "token-classification": ner_rows,
+    "multi-label-classification": multi_label_rows,
+}
 
 
 @pytest.fixture

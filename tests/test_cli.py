@@ -86,7 +86,11 @@ def test_bad_config_lists_every_problem_exit_2(make_config, tmp_path: Path) -> N
             {"space": {"optimizer": {"sgd": {"nesterov": True, "momentum": 0.0}}}},
             "space.optimizer.sgd: value error, nesterov needs momentum > 0",
         ),
-        ({"task": "clasification"}, "task: expected one of ['classification', 'regression', 'token-classification']"),
+        (
+            {"task": "clasification"},
+            "task: expected one of ['classification', 'regression', 'multi-label-classification',"
+            " 'token-classification']",
+        ),
         (
             {"space": {"loss": {"focal": {"alpha": 0.3}}}, "task": "token-classification"},
             "space.loss.focal.alpha: needs exactly two classes",

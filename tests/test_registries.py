@@ -35,7 +35,7 @@ def space_for(kind: str, name: str) -> tuple[str, dict]:
 @pytest.fixture(scope="module")
 def prepared_by_task(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> dict[str, Prepared]:
     out = {}
-    for task in ("classification", "regression", "token-classification"):
+    for task in ROWS:
         folder = tmp_path_factory.mktemp(task)
         data = {
             split: str(write_jsonl(folder / f"{split}.jsonl", ROWS[task](n, seed)))

@@ -150,7 +150,11 @@ MALFORMED = [
     ("space.head", 64, "space.head: expected a mapping of head settings, found 64"),
     ("space.scope", {"lora": {"r": 0}}, "space.scope.lora.r: input should be greater than or equal to 1"),
     ("space.precision", "fp16", "space.precision: input should be 'auto', 'fp32' or 'bf16'"),
-    ("task", "clasification", "task: expected one of ['classification', 'regression', 'token-classification']"),
+    (
+        "task",
+        "clasification",
+        "task: expected one of ['classification', 'regression', 'multi-label-classification', 'token-classification']",
+    ),
     ("model", "no/such/model", "model: expected 'minilm-l6' or a local Hugging Face model directory"),
     ("data.train", DELETE, "data.train: field required"),
     ("data.validation", "nope.jsonl", "data.validation: file not found"),

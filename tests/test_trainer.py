@@ -21,7 +21,12 @@ def fit(config_path, space: dict | None = None, objective: Objective | None = No
 
 @pytest.mark.parametrize(
     ("task", "metric", "beats"),
-    [("classification", "accuracy", 0.75), ("regression", "pearson", 0.5), ("token-classification", "f1", 0.5)],
+    [
+        ("classification", "accuracy", 0.75),
+        ("regression", "pearson", 0.5),
+        ("token-classification", "f1", 0.5),
+        ("multi-label-classification", "micro_f1", 0.75),
+    ],
 )
 def test_learns_each_task(make_config, task: str, metric: str, beats: float) -> None:
     path = make_config(task, {"epochs": 6, "optimizer": {"adamw": {"lr": 3e-3}}}, n_train=160)

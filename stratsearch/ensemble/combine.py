@@ -33,20 +33,25 @@ def weighted_mean(predictions: Sequence[Prediction], weights: Sequence[float]) -
     return unflatten(mean, flat[0][1])
 
 
-def vote(predictions: Sequence[Prediction]) -> Prediction:
+def vote(predictions: Sequence[Prediction], multi_label: bool = False) -> Prediction:
     """Majority vote of the members' argmax classes, ties broken by the mean probability.
 
     Returned as scores (votes + mean probability) / (k + 1): they sum to 1 per row and their
     argmax is the vote's winner, because votes are whole numbers and the mean probabilities of a
     row sum to 1, so the added mean can only decide between classes with equal votes.
     For regression a vote has no classes; its analogue, the median of the members, is returned.
+    Multi-label: each class is voted on apart (a member says yes at 0.5): the same scores are at
+    least 0.5 exactly where most members say yes, the mean deciding a tie.
     """
     flat = [flatten(p)[0] for p in predictions]
     lengths = flatten(predictions[0])[1]
     if flat[0].ndim == 1:
         return np.median(np.stack(flat), axis=0)
     classes = flat[0].shape[-1]
-    votes = sum(np.eye(classes)[values.argmax(-1)] for values in flat)
+    if multi_label:
+        votes = sum((values >= 0.5).astype(np.float64) for values in flat)
+    else:
+        votes = sum(np.eye(classes)[values.argmax(-1)] for values in flat)
     mean = sum(values.astype(np.float64) for values in flat) / len(flat)
     return unflatten((votes + mean) / (len(flat) + 1), lengths)
 

@@ -18,6 +18,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,9 @@ class Pool:
     score: Callable[[Prediction, str], dict[str, float]]  # (prediction, split) → metrics
     objective: Objective
     evaluate: Callable[[Any], tuple[Prediction, Prediction | None]] | None = None  # model → (validation, test)
+    multi_label: bool = False  # a set of classes per example: voted on class by class
+    # A validation prediction → what turns it into answers (Task.decisions: multi-label thresholds)
+    decide: Callable[[Prediction], dict[str, Any]] = lambda prediction: {}
 
     @property
     def has_test(self) -> bool:
@@ -79,7 +83,9 @@ class Pool:
     def blend(self, rule: str, weights: dict[int, float]) -> Blend:
         chosen = [m for m in self.members if weights.get(m.trial)]
         w = [weights[m.trial] for m in chosen]
-        combine = (lambda preds: weighted_mean(preds, w)) if rule == "mean" else vote
+        combine = (
+            (lambda preds: weighted_mean(preds, w)) if rule == "mean" else partial(vote, multi_label=self.multi_label)
+        )
         test = combine([m.test for m in chosen]) if self.has_test else None
         return Blend(rule, weights, combine([m.validation for m in chosen]), test)
 
@@ -280,6 +286,8 @@ def write_ensemble(
         "members": [m.trial for m in pool.members],
         "roles": member_roles or {},
         **recipe,
+        # chosen on the blend's (or the best single's) validation predictions, never the test's
+        "decisions": pool.decide(chosen.validation if chosen else pool.members[0].validation),
         "table": rows,
     }
     # ensemble.json goes first and comes back last: a crash in between leaves no ensemble (the next
@@ -294,6 +302,7 @@ def write_ensemble(
         if chosen.model is not None:
             best = pool.members[0].folder
             manifest = {**json.loads((best / "stratsearch.json").read_text()), "soup_of": summary["weights"]}
+            manifest["decisions"] = summary["decisions"]  # the soup's own, not its best member's
             save_model(run_dir.soup_dir, chosen.model, best / "model", manifest)
     out.mkdir(parents=True, exist_ok=True)
     with files.atomic_file(out / "table.csv") as handle:
@@ -330,5 +339,9 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
         validation = predict(model, data.validation, data, batch_size, device)
         return validation, predict(model, data.test, data, batch_size, device) if data.test else None
 
-    pool = Pool(load_members(records, evaluate, data.test is not None), score, objective, evaluate)
+    def decide(prediction: Prediction) -> dict[str, Any]:
+        return data.task.decisions(prediction, targets["validation"])
+
+    members = load_members(records, evaluate, data.test is not None)
+    pool = Pool(members, score, objective, evaluate, data.task.multi_label, decide)
     return write_ensemble(run_dir, pool, method, top_k, roles(records))

@@ -30,6 +30,7 @@ class Recipe:
     rule: str  # mean | vote (a soup is one saved model, combined by "mean" of one)
     folders: list[Path]
     weights: list[float]
+    decisions: dict[str, Any]  # what turns the combined outputs into answers (multi-label thresholds)
 
 
 def recipe_for(run_dir: RunDir, info: RunInfo, best: bool) -> Recipe:
@@ -39,17 +40,19 @@ def recipe_for(run_dir: RunDir, info: RunInfo, best: bool) -> Recipe:
         ranked = run_dir.ranked(info.objective)
         if not ranked or not has_model(ranked[0].folder):
             raise StratsearchError(f"{run_dir}: no finished trial with a saved model")
-        return Recipe(f"best single model (trial {ranked[0].number})", "mean", [ranked[0].folder], [1.0])
+        decisions = json.loads((ranked[0].folder / "stratsearch.json").read_text()).get("decisions", {})
+        return Recipe(f"best single model (trial {ranked[0].number})", "mean", [ranked[0].folder], [1.0], decisions)
     ensemble = run_dir.read_ensemble()
+    decisions = ensemble.get("decisions", {})
     if ensemble["rule"] == "soup":
-        return Recipe(f"soup of trials {list(ensemble['weights'])}", "mean", [run_dir.soup_dir], [1.0])
+        return Recipe(f"soup of trials {list(ensemble['weights'])}", "mean", [run_dir.soup_dir], [1.0], decisions)
     folders = [run_dir.trial(int(t)).folder for t in ensemble["weights"]]
     missing = [str(f) for f in folders if not has_model(f)]
     if missing:
         raise StratsearchError(f"{run_dir}: the ensemble's models are missing: {', '.join(missing)}")
     method = ensemble["method"]
     described = method if method == BEST_SINGLE else f"{method} ensemble of trials {list(ensemble['weights'])}"
-    return Recipe(described, ensemble["rule"], folders, list(ensemble["weights"].values()))
+    return Recipe(described, ensemble["rule"], folders, list(ensemble["weights"].values()), decisions)
 
 
 def read_inputs(path: Path, info: RunInfo) -> tuple[list, list | None]:
@@ -87,7 +90,7 @@ def run_recipe(recipe: Recipe, inputs: list, info: RunInfo, device_name: str | N
         batch_size = 2 * manifest["config"]["batch_size"]  # as the trial evaluated: same padding, same numbers
         predictions.append(predict(model.to(device), split, encoding, batch_size, device))
     if recipe.rule == "vote":
-        return vote(predictions)
+        return vote(predictions, info.task.multi_label)
     return weighted_mean(predictions, recipe.weights)
 
 
@@ -114,6 +117,6 @@ def predict_file(
     recipe = recipe_for(run_dir, info, best)
     inputs, labels = read_inputs(input_path, info)
     prediction = run_recipe(recipe, inputs, info, device)
-    write_rows(info.task.output_rows(prediction, info.labels), out)
+    write_rows(info.task.output_rows(prediction, info.labels, recipe.decisions), out)
     metrics = None if labels is None else info.task.score(prediction, labels, info.labels)
     return recipe, len(inputs), metrics

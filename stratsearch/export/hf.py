@@ -139,7 +139,11 @@ def encoder_config(model: TaskModel, manifest: dict[str, Any], task: Task) -> An
     if task.has_classes:
         config.id2label = {i: str(name) for i, name in enumerate(labels)}
         config.label2id = {str(name): i for i, name in enumerate(labels)}
-    else:
+    if task.multi_label:  # a sigmoid per label (the pipeline applies it), and each label's own cut
+        config.problem_type = "multi_label_classification"
+        thresholds = manifest.get("decisions", {}).get("thresholds") or [0.5] * len(labels)
+        config.stratsearch_thresholds = {str(name): t for name, t in zip(labels, thresholds, strict=True)}
+    if not task.has_classes:
         config.num_labels = 1
         config.problem_type = "regression"
     trained = manifest["config"]  # load_model zeroes dropout for inference; the export keeps the trained one
@@ -189,6 +193,8 @@ def remote_code_model(model: TaskModel, config: Any, head: dict, task: Task, out
     spec.loader.exec_module(module)
     kind = "TokenClassification" if task.token_level else "SequenceClassification"
     labels = {"id2label": config.id2label, "label2id": config.label2id, "problem_type": config.problem_type}
+    if thresholds := getattr(config, "stratsearch_thresholds", None):
+        labels["stratsearch_thresholds"] = thresholds
     pooler_off = {"add_pooling_layer": False} if family_of(config.model_type).pooler else {}
     wrapped = module.StratsearchConfig(
         encoder={k: v for k, v in config.to_dict().items() if k not in (*labels, "architectures")},
@@ -226,6 +232,12 @@ def model_card(run_path: Path, info: RunInfo, manifest: dict[str, Any], task: Ta
         else "A stock transformers class: no custom code."
     )
     lines = "\n".join(exported.loading_lines())
+    if task.multi_label:
+        how += (
+            "\n\nMulti-label: each label has its own probability (`pipeline(..., top_k=None)` gives them all);"
+            " decide a label present where its probability reaches its threshold in `config.json`'s"
+            " `stratsearch_thresholds` (chosen on the validation split), as `stratsearch predict` does."
+        )
     return f"""---
 library_name: transformers
 base_model: {info.model or info.model_path}

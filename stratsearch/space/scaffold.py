@@ -94,6 +94,11 @@ def guess(rows: list[dict], task: Task | None) -> tuple[Task, dict[str, str], li
     distinct = {repr(v) for v in values[label]}
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values[label])
     whole = numbers and all(float(v).is_integer() for v in values[label])
+    if all(isinstance(v, list) for v in values[label]) and (task is None or task.multi_label):
+        task = task_with(token_level=False, has_classes=True, multi_label=True)
+        names = {str(name) for v in values[label] for name in v}
+        reasons.append(f"task: {task}, as '{label}' holds a list of labels per row ({len(names)} distinct labels)")
+        return task, columns | {"label": label}, reasons, False
     if task is None:
         task = task_with(token_level=False, has_classes=not numbers or (whole and len(distinct) <= MAX_CLASSES))
         reasons.append(

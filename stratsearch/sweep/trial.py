@@ -178,6 +178,8 @@ class TrialRunner:
                 "labels": ctx.data.label_names,
                 "config": config,
                 "base_model": str(ctx.model_path),
+                # chosen on this trial's validation predictions (multi-label thresholds), never the test's
+                "decisions": ctx.data.task.decisions(result.validation_predictions, ctx.data.validation.targets),
             }
             save_model(self.record.folder, result.model, ctx.model_path, manifest)
             faults.point("trial.saved")

@@ -44,7 +44,7 @@ class Dataset(Encoding):
     def class_counts(self) -> torch.Tensor | None:
         import torch
 
-        if not self.task.has_classes:
+        if not self.task.has_classes or self.task.multi_label:  # class weights weigh one class per example
             return None
         flat = np.concatenate([np.atleast_1d(t) for t in self.train.targets]).astype(np.int64)
         return torch.from_numpy(np.bincount(flat, minlength=len(self.label_names)))
@@ -111,7 +111,8 @@ def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 
 
 def collate(split: Split, idx: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad a batch to its own longest sequence. Labels keep their kind: ids, per-token ids, or floats;
+    """Pad a batch to its own longest sequence. Labels keep their kind: ids, per-token ids, floats,
+    or multi-hot rows;
     a sentence pair's segment ids come along."""
     import torch
 
@@ -133,6 +134,8 @@ def collate(split: Split, idx: np.ndarray, pad_id: int) -> dict[str, torch.Tenso
         labels = torch.full((len(idx), width), IGNORE_INDEX, dtype=torch.long)
         for row, i in enumerate(idx):
             labels[row, : len(split.labels[i])] = torch.tensor(split.labels[i])
+    elif isinstance(first, np.ndarray):  # a multi-hot set of classes
+        labels = torch.from_numpy(np.stack([split.labels[i] for i in idx])).float()
     else:
         dtype = torch.float32 if isinstance(first, float) else torch.long
         labels = torch.tensor([split.labels[i] for i in idx], dtype=dtype)

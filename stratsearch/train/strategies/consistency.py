@@ -4,7 +4,8 @@ task loss (`outputs`: the batch's first pass).
 R-Drop (Liang et al., NeurIPS 2021): every training batch passes the model a second time, with
 other dropout masks, and the two outputs are pulled together. The loss becomes the mean of the
 two passes' task losses plus α times the symmetric KL divergence between the two predicted
-distributions (regression: the squared difference of the two predictions); only positions with
+distributions (regression: the squared difference of the two predictions; multi-label: each
+class's two Bernoullis); only positions with
 a label count for a tagger. It regularises what dropout does to the outputs rather than the
 weights; a batch costs two passes. The frozen-prefix cache serves both: frozen layers are held
 in eval mode, so their states are the same for either pass.
@@ -46,8 +47,11 @@ def r_drop(step: Step, first: torch.Tensor, cfg: RDropConfig) -> torch.Tensor:
 
     second = step.forward()
     labels = step.batch["labels"]
-    if labels.dtype.is_floating_point:  # regression: one value per example
+    if labels.dtype.is_floating_point and first.dim() == 1:  # regression: one value per example
         divergence = F.mse_loss(first, second)
+    elif labels.dtype.is_floating_point:  # multi-label: each class a Bernoulli of its own
+        # KL(P‖Q) + KL(Q‖P) of two Bernoullis = (p − q)(logit p − logit q); summed over classes, halved
+        divergence = ((first.sigmoid() - second.sigmoid()) * (first - second)).sum(-1).mean() / 2
     else:
         keep = (labels != IGNORE_INDEX).reshape(-1)
         p, q = (F.log_softmax(x.reshape(-1, x.shape[-1])[keep], dim=-1) for x in (first, second))

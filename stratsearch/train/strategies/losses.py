@@ -2,7 +2,8 @@
 
 Classification losses take logits (N, C) and integer labels (N,); token classification is
 flattened to that shape by `task_loss`, with sub-token and padding positions (-100) dropped.
-Regression losses take predictions (N,) and float targets (N,).
+Regression losses take predictions (N,) and float targets (N,); multi-label losses logits (N, C)
+and multi-hot float targets (N, C).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from stratsearch.rows import IGNORE_INDEX
-from stratsearch.tasks import class_outputs, value_outputs
+from stratsearch.tasks import class_outputs, class_set_outputs, value_outputs
 from stratsearch.train.strategies.kinds import Kind
 from stratsearch.train.strategies.registry import Chosen, Facts, StrategyConfig, StrategyRegistry
 
@@ -31,6 +32,12 @@ class LabelSmoothingConfig(StrategyConfig):
 class FocalConfig(StrategyConfig):
     gamma: float = Field(2.0, ge=0.0)
     alpha: float | None = Field(None, gt=0.0, lt=1.0, description="weight of class 1; two classes only")
+
+
+class AsymmetricConfig(StrategyConfig):
+    gamma_neg: float = Field(4.0, ge=0.0, description="focusing on the absent classes: easy negatives count less")
+    gamma_pos: float = Field(0.0, ge=0.0, description="focusing on the present classes")
+    clip: float = Field(0.05, ge=0.0, lt=1.0, description="probability shift that drops very easy negatives")
 
 
 class HuberConfig(StrategyConfig):
@@ -82,6 +89,29 @@ def class_weighted(logits: torch.Tensor, labels: torch.Tensor, cfg: StrategyConf
     return F.cross_entropy(logits, labels, weight=class_weights)
 
 
+@LOSSES.register("bce", fits=class_set_outputs, default=True, label="binary cross-entropy")
+def bce(logits: torch.Tensor, targets: torch.Tensor, cfg: StrategyConfig, class_weights=None) -> torch.Tensor:
+    """Binary cross-entropy per class (multi-label): each class a yes/no of its own."""
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(logits.float(), targets)
+
+
+@LOSSES.register("asymmetric", AsymmetricConfig, fits=class_set_outputs, label="asymmetric loss")
+def asymmetric(logits: torch.Tensor, targets: torch.Tensor, cfg: AsymmetricConfig, class_weights=None) -> torch.Tensor:
+    """Asymmetric loss (Ridnik et al., ICCV 2021): focal terms of their own for present and absent
+    classes, and absent ones whose probability is under `clip` dropped, so that the many easy
+    negatives of multi-label data do not drown the few positives."""
+    import torch
+
+    p = logits.float().sigmoid()
+    shifted = (p - cfg.clip).clamp(min=0.0) if cfg.clip > 0 else p
+    eps = 1e-8
+    present = targets * (1.0 - p) ** cfg.gamma_pos * torch.log(p.clamp(min=eps))
+    absent = (1.0 - targets) * shifted**cfg.gamma_neg * torch.log((1.0 - shifted).clamp(min=eps))
+    return -(present + absent).sum(-1).mean()
+
+
 @LOSSES.register("mse", fits=value_outputs, default=True)
 def mse(preds: torch.Tensor, targets: torch.Tensor, cfg: StrategyConfig, class_weights=None) -> torch.Tensor:
     """Mean squared error (regression)."""
@@ -111,7 +141,7 @@ def task_loss(
     logits: torch.Tensor, labels: torch.Tensor, loss: Chosen, class_weights: torch.Tensor | None
 ) -> torch.Tensor:
     """Apply the chosen loss; class logits per token are flattened, ignored positions dropped."""
-    if labels.dtype.is_floating_point:  # regression targets: one value per example
+    if labels.dtype.is_floating_point:  # regression values, or multi-label sets: one row per example
         return LOSSES[loss.name].fn(logits, labels, loss.params, class_weights)
     logits = logits.reshape(-1, logits.shape[-1])
     labels = labels.reshape(-1)
