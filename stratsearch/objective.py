@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict
 DRIFT_METRICS = {"drift": "min", "general_drift": "min"}
 TRIAL_METRICS = {"trainable_parameters": "min", "train_seconds": "min", "train_flops": "min", **DRIFT_METRICS}
 # Metrics in [0, 1]: a difference in them is spoken of in points (×100).
-UNIT_METRICS = {"accuracy", "macro_f1", "f1", "precision", "recall", "pearson", "spearman"}
+UNIT_METRICS = {
+    *("accuracy", "macro_f1", "f1", "precision", "recall", "pearson", "spearman"),
+    *("micro_f1", "samples_f1", "subset_accuracy"),  # multi-label
+}
 
 
 class Objective(BaseModel):

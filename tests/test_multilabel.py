@@ -139,3 +139,7 @@ def test_init_reads_a_list_of_labels_per_row_as_multi_label(tmp_path, tiny_model
     assert space["objective"]["metric"] == "micro_f1"
     assert set(space["space"]["loss"]["choice"]) == {"bce", "asymmetric"}
     assert main(["validate", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert (
+        "labels (train, share of rows): " in printed.out + printed.err and "labels per row" in printed.out + printed.err
+    )

@@ -72,7 +72,9 @@ def check_data_content(data: DataSpec, task: Task, model_dir: Path | None, probl
         return report
     report.summary.append("rows: " + ", ".join(f"{split} {len(rows[0]):,}" for split, rows in read.items()))
     labels = read["train"][1]
-    if task.has_classes:
+    if task.multi_label:
+        describe_label_sets(labels, report)
+    elif task.has_classes:
         describe_classes(task.flat_labels(labels), task.token_level, report)
     else:
         values = np.asarray(labels, dtype=np.float64)
@@ -81,6 +83,15 @@ def check_data_content(data: DataSpec, task: Task, model_dir: Path | None, probl
     if model_dir is not None:
         describe_tokens(read["train"][0], task, model_dir, data.max_length, report)
     return report
+
+
+def describe_label_sets(labels: list[list], report: DataReport) -> None:
+    """Multi-label: how many rows carry each label, and labels per row."""
+    counts = Counter(label for row in labels for label in row)
+    shares = ", ".join(f"{label} {n / len(labels):.0%}" for label, n in counts.most_common(8))
+    more = f", … ({len(counts)} in all)" if len(counts) > 8 else ""
+    per_row = sum(len(row) for row in labels) / len(labels)
+    report.summary.append(f"labels (train, share of rows): {shares}{more}; {per_row:.2f} labels per row")
 
 
 def describe_classes(flat: list, per_token: bool, report: DataReport) -> None:
