@@ -1,9 +1,10 @@
-"""Tasks as objects: what differs between classification, regression and token classification.
+"""Tasks as objects: what differs between classification, regression, multi-label and token classification.
 
 A task knows its metrics (and which way each is better), its default loss, how to read a row's
 input and label, how labels map to ids, what one prediction looks like, how to score
-predictions and how to write them out for `predict`. Everything else takes a `Task` and asks it,
-so a new task (say multi-label classification) is one class here plus its registration.
+predictions and how to write them out for `predict`, and what a saved model keeps to decide
+(multi-label thresholds). Everything else takes a `Task` and asks it, so a new task is one class
+here plus its registration.
 
 Light on purpose: no torch at import (the tensors a task is handed bring their own methods).
 """
@@ -388,19 +389,21 @@ class MultiLabel(Task):
 
 
 def best_threshold(scores: np.ndarray, truth: np.ndarray) -> float:
-    """The cut on one class's scores with the best F1 against the truth; 0.5 unless one beats it.
-    Candidates: midpoints between neighbouring distinct scores, so the cut separates real predictions."""
-    if truth.sum() == 0:
+    """The cut on one class's scores with the best F1 against the truth; 0.5 unless one beats it
+    (of equals, the one nearest 0.5). Candidates lie midway between neighbouring distinct scores
+    (the lowest: the lowest score), so a cut separates real predictions; one sort, any n."""
+    positives = truth > 0
+    if not positives.any():
         return 0.5
-    distinct = np.unique(scores)
-    candidates = np.concatenate([[0.5], (distinct[1:] + distinct[:-1]) / 2])
-
-    def f1(cut: float) -> float:
-        decided = scores >= cut
-        hits = float((decided & (truth > 0)).sum())
-        return 2 * hits / (decided.sum() + truth.sum())
-
-    return float(max(candidates, key=lambda cut: (f1(cut), -abs(cut - 0.5))))
+    order = np.argsort(-scores, kind="stable")
+    ranked, hits = scores[order], np.cumsum(positives[order])
+    ends = np.flatnonzero(np.r_[ranked[:-1] > ranked[1:], True])  # the last example above each cut
+    cuts = (ranked[ends] + ranked[np.minimum(ends + 1, len(ranked) - 1)]) / 2
+    f1 = 2 * hits[ends] / (ends + 1 + positives.sum())
+    at_half = scores >= 0.5
+    candidates = [(2 * (at_half & positives).sum() / (at_half.sum() + positives.sum()), 0.5)]
+    candidates += list(zip(f1.tolist(), cuts.tolist(), strict=True))
+    return float(max(candidates, key=lambda c: (c[0], -abs(c[1] - 0.5)))[1])
 
 
 # What a strategy may ask of a task (strategy registry entries' `fits`): a capability, not a name.
