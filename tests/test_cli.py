@@ -47,6 +47,13 @@ def test_train_prints_epochs_and_saves(make_config, tmp_path: Path, capsys) -> N
     np.testing.assert_allclose(again, probs, rtol=1e-4, atol=1e-5)
 
 
+def test_a_lora_trial_names_the_bundled_model_so_a_new_venv_finds_it(tmp_path: Path) -> None:
+    from stratsearch.train.model_dir import find_model_dir, model_name
+
+    assert model_name(find_model_dir("minilm-l6")) == "minilm-l6"  # not a path inside this venv
+    assert model_name(tmp_path) == str(tmp_path.resolve())
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "stratsearch", *args], capture_output=True, text=True, env=env)

@@ -4,8 +4,9 @@ Layout: `model/` (the encoder in save_pretrained format, plus tokenizer), `head.
 `stratsearch.json` (task, labels, resolved config, metrics) and `predictions/{validation,test}.npz`.
 A LoRA trial keeps only its adapters (`adapter.safetensors`; `model/` then holds the config and
 tokenizer, no weights) and names the pretrained encoder they go on (`adapter_of` in the
-manifest). Both are written so that a crash leaves the old files or the new ones (`files.py`),
-never half a model that `has_model` would take for whole.
+manifest: `minilm-l6` for the bundled model, whose folder moves with each virtual environment,
+else its absolute path). Both are written so that a crash leaves the old files or the new ones
+(`files.py`), never half a model that `has_model` would take for whole.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stratsearch import faults, files
 from stratsearch.errors import StratsearchError
 from stratsearch.tasks import TASKS
 from stratsearch.train.model import TaskModel, load_backbone
+from stratsearch.train.model_dir import find_model_dir, model_name
 from stratsearch.train.strategies import KINDS
 from stratsearch.train.strategies.heads import HeadConfig
 
@@ -46,7 +48,7 @@ def save_model(out: Path, model: TaskModel, source: Path, manifest: dict[str, An
     if adapter:
         backbone.config.save_pretrained(backbone_dir(staging))
         save_file({k: v.contiguous() for k, v in adapter.items()}, staging / ADAPTER)
-        manifest = manifest | {"adapter_of": str(Path(source).resolve())}
+        manifest = manifest | {"adapter_of": model_name(source)}
     else:  # a whole encoder (a soup of LoRA trials too: their adapters are merged in by then)
         backbone.save_pretrained(backbone_dir(staging))
         manifest = {k: v for k, v in manifest.items() if k != "adapter_of"}
@@ -111,7 +113,7 @@ def with_adapter(folder: Path, manifest: dict[str, Any], task: Any) -> Any:
 
     from stratsearch.train.config import trial_from_space
 
-    base = Path(manifest["adapter_of"])
+    base = find_model_dir(manifest["adapter_of"]) or Path(manifest["adapter_of"])
     if not (base / "config.json").is_file():
         raise StratsearchError(
             f"{folder} holds LoRA adapters for the model in {base}, which is no longer there: put the model"

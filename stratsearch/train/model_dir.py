@@ -27,6 +27,14 @@ def find_model_dir(model: str, base: Path | None = None) -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def model_name(path: Path) -> str:
+    """How a saved model names the model directory it came from: `minilm-l6` for the bundled one
+    (its folder moves with every new virtual environment), else the absolute path."""
+    resolved = Path(path).resolve()
+    bundled = (name for name in BUNDLED if find_model_dir(name).resolve() == resolved)
+    return next(bundled, str(resolved))
+
+
 def resolve_model_path(model: str, base: Path | None = None) -> Path:
     path = find_model_dir(model, base)
     if path is None:
