@@ -86,27 +86,26 @@ class Task:
     def tokenize(self, tokenizer: Any, name: str, inputs: list, targets: list, max_length: int) -> Split:
         """One text, or a pair as the model was pretrained to read two: `[CLS] a [SEP] b [SEP]` (each
         family its own way), with segment ids where it has them; the longer text is cut first."""
-        if inputs and isinstance(inputs[0], tuple):
-            firsts, seconds = zip(*inputs, strict=True)
-            enc = tokenizer(list(firsts), list(seconds), truncation=True, max_length=max_length)
-        else:
+        if not is_pair(inputs):
             enc = tokenizer(inputs, truncation=True, max_length=max_length)
-        segments = enc.get("token_type_ids") if inputs and isinstance(inputs[0], tuple) else None
-        return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs), segments)
+            return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs))
+        firsts, seconds = zip(*inputs, strict=True)
+        enc = tokenizer(list(firsts), list(seconds), truncation=True, max_length=max_length)
+        return Split(name, enc["input_ids"], list(targets), list(targets), list(inputs), enc.get("token_type_ids"))
 
     # --- augmentation: examples as words --------------------------------------------------------
 
     def examples(self, split: Split, label_names: list | None) -> list[Example]:
         """Each text as its words; a sentence pair's two texts one after the other (row r's are
         examples 2r and 2r + 1), so that each is rewritten apart."""
-        texts = [t for raw in split.raw for t in raw] if is_pair(split) else split.raw
+        texts = [t for raw in split.raw for t in raw] if is_pair(split.raw) else split.raw
         return [Example(tuple(text.split())) for text in texts]
 
     def from_examples(self, pairs: list[tuple[int, Example]], split: Split, label_names: list | None) -> tuple:
         """(inputs, targets) of augmented copies: a copy keeps its source's label; a pair's copy has one
         of its texts rewritten and the other as it was (a hypothesis rewritten on its own may no
         longer follow from a premise rewritten too)."""
-        if not is_pair(split):
+        if not is_pair(split.raw):
             return [" ".join(e.words) for _, e in pairs], [split.targets[i] for i, _ in pairs]
         inputs = []
         for i, example in pairs:
@@ -164,8 +163,9 @@ class Task:
         ]
 
 
-def is_pair(split: Split) -> bool:
-    return bool(split.raw) and isinstance(split.raw[0], tuple | list)
+def is_pair(inputs: list | None) -> bool:
+    """Whether the inputs (a split's raw ones, or those about to be tokenized) are sentence pairs."""
+    return bool(inputs) and isinstance(inputs[0], tuple | list)
 
 
 def lookup(index: dict, value: Any, file: str, line: int, column_name: str) -> int:

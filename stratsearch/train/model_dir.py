@@ -60,8 +60,9 @@ def model_family(model_dir: Path) -> Family | None:
 def model_depth(model_dir: Path) -> int | None:
     """The number of transformer layers a model directory's config declares (ALBERT: its groups of
     shared layers), or None."""
-    family = model_family(model_dir)
-    depth = model_config(model_dir).get(family.depth_key) if family else None
+    config = model_config(model_dir)
+    family = family_of(config.get("model_type"))
+    depth = config.get(family.depth_key) if family else None
     return depth if isinstance(depth, int) else None
 
 
