@@ -53,10 +53,20 @@ print("\\n" + json.dumps({"said": said, "stratsearch_imported": "stratsearch" in
 
 
 def one_trial_run(
-    make_config, tmp_path: Path, task: str, head: dict, family: str = "bert", n_train: int = 64, **space
+    make_config,
+    tmp_path: Path,
+    task: str,
+    head: dict,
+    family: str = "bert",
+    n_train: int = 64,
+    model_dir: Path | None = None,
+    **space,
 ) -> RunDir:
-    """A run directory holding one finished trial with its saved model, as a sweep leaves it."""
-    model = {} if family == "bert" else {"model": str(save_tiny_encoder(tmp_path / family, family))}
+    """A run directory holding one finished trial with its saved model, as a sweep leaves it: of a
+    tiny model of `family`, or of the model in `model_dir`."""
+    if model_dir is None and family != "bert":
+        model_dir = save_tiny_encoder(tmp_path / family, family)
+    model = {} if model_dir is None else {"model": str(model_dir)}
     path = make_config(task, space={"head": head, **space}, n_train=n_train, **model)
     config = yaml.safe_load(path.read_text())
     config["name"] = f"export-{task}"

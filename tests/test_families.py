@@ -119,10 +119,11 @@ def test_a_record_that_misses_a_module_is_an_error_not_a_parameter_that_never_tr
     family_dirs, make_config, tmp_path, monkeypatch
 ) -> None:
     record = FAMILIES["deberta-v2"]
-    monkeypatch.setitem(FAMILIES._entries, "deberta-v2", replace(record, inputs=("embeddings",)))
-    prepared = prepared_for(make_config, family_dirs["deberta-v2"], tmp_path)
-    with pytest.raises(StratsearchError, match=r"in no optimizer group.*encoder\.rel_embeddings\.weight.*families\.py"):
-        train(prepared.model_path, prepared.data, prepared.trial, prepared.spec.objective)
+    monkeypatch.setitem(FAMILIES._entries, "deberta-v2", replace(record, inputs=("embeddings", "encoder.LayerNorm")))
+    with pytest.raises(
+        StratsearchError, match=r"builds \['encoder\.rel_embeddings'\] \(built by relative_attention=True\)"
+    ):
+        prepared_for(make_config, family_dirs["deberta-v2"], tmp_path)  # refused at validate, before a trial
 
 
 @pytest.mark.parametrize("name", ["bert", "llama"])

@@ -138,7 +138,15 @@ class SpaceSpec:
             return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
         def file_digest(path: Path | None) -> str:
-            return "none" if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+            if path is None:
+                return "none"
+            path = Path(path)  # a file, or a datasets folder: its files by name and content
+            files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+            hashed = hashlib.sha256()
+            for file in files:
+                hashed.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+                hashed.update(file.read_bytes())
+            return hashed.hexdigest()[:16]
 
         model_dir = self.model_dir or Path(self.model)
         # The weights are named by their sizes: hashing gigabytes on every start would cost minutes.
@@ -384,7 +392,12 @@ def check_runnable(spec: SpaceSpec, problems: Problems) -> None:
     from stratsearch.space.data_check import check_data_content
     from stratsearch.train.model_dir import model_problems
 
-    for key, message in model_problems(spec.model_dir, spec.data.max_length):
+    model = model_problems(spec.model_dir, spec.data.max_length)
+    if not model:  # a readable config of a known family: does its record serve this layout?
+        from stratsearch.train.layout import layout_problems
+
+        model = layout_problems(spec.model_dir)
+    for key, message in model:
         problems.add(key, message)
     report = check_data_content(spec.data, spec.task, spec.model_dir, problems)
     spec.data_summary.extend(report.summary)

@@ -27,12 +27,18 @@ class Family:
     name: str  # the config's model_type
     label: str  # how people write it: "DeBERTa-v3"
     layers: str  # the list of transformer layers, bottom first
+    # The modules below are those a config of the family *may* build: which exist is the config's
+    # business (DeBERTa's relative-position norm, ELECTRA's projection), so a path the model lacks
+    # is skipped; a module the record misses is refused at validate (train/layout.py).
     # Modules below the first layer, frozen with the embeddings and trained at their rate:
     # embeddings first, then what the family keeps beside them (a projection, relative positions).
     inputs: tuple[str, ...] = ("embeddings",)
     # Of the inputs, those applied to the embeddings' output before the first layer: the
     # frozen-prefix cache stands in for them as it does for the embeddings.
     applied_after_embeddings: tuple[str, ...] = ()
+    # Modules the encoder applies with its first layer (DeBERTa-v2's convolution): they train with
+    # it, and the frozen-prefix cache leaves them out when it runs the layers above.
+    with_first_layer: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()  # modules above the top layer (a final norm): they train with it
     hidden_dropout: tuple[str, ...] = ("hidden_dropout_prob",)  # config keys the space's `dropout` sets
     attention_dropout: tuple[str, ...] = ("attention_probs_dropout_prob",)
@@ -81,7 +87,9 @@ FAMILIES.add(
         "deberta-v2",  # DeBERTa-v2 and -v3
         "DeBERTa-v2/v3",
         "encoder.layer",
-        inputs=("embeddings", "encoder.rel_embeddings", "encoder.LayerNorm"),  # the relative positions' table
+        # The relative positions' table and its norm (relative_attention, norm_rel_ebd: layer_norm).
+        inputs=("embeddings", "encoder.rel_embeddings", "encoder.LayerNorm"),
+        with_first_layer=("encoder.conv",),  # conv_kernel_size > 0 (deberta-v2-xlarge and -xxlarge)
         lora_targets=("query_proj", "value_proj"),
         sequence_head=("gelu", "pooler.dense", "classifier"),  # its ContextPooler (pooler_hidden_act gelu)
     )
@@ -91,7 +99,7 @@ FAMILIES.add(
         "electra",
         "ELECTRA",
         "encoder.layer",
-        inputs=("embeddings", "embeddings_project"),  # the small ones project the embeddings up
+        inputs=("embeddings", "embeddings_project"),  # embedding_size < hidden_size (the small ones)
         applied_after_embeddings=("embeddings_project",),
         sequence_head=("gelu", "classifier.dense", "classifier.out_proj"),
     )

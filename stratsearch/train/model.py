@@ -43,7 +43,9 @@ def load_backbone(path: Path, dropout: float, attention_dropout: float) -> nn.Mo
     config = AutoConfig.from_pretrained(path)
     set_dropout(config, dropout, attention_dropout)
     pooler_off = {"add_pooling_layer": False} if known_family(config).pooler else {}
-    return AutoModel.from_pretrained(path, config=config, **pooler_off, **NO_HUB_KERNELS)
+    # float32 whatever the checkpoint was saved in (Llama's and Qwen's `torch_dtype: bfloat16`, which
+    # transformers 5 would keep): bf16 is autocast's business and frozen_weights', per trial.
+    return AutoModel.from_pretrained(path, config=config, dtype=torch.float32, **pooler_off, **NO_HUB_KERNELS)
 
 
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
@@ -51,15 +53,29 @@ def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
     return backbone.get_submodule(known_family(backbone.config).layers)
 
 
+def present(backbone: nn.Module, paths: tuple[str, ...]) -> dict[str, nn.Module]:
+    """Of the modules a family's record names, those this model's config built (path → module)."""
+    found = {}
+    for path in paths:
+        owner, _, name = path.rpartition(".")
+        module = getattr(backbone.get_submodule(owner) if owner else backbone, name, None)
+        if isinstance(module, nn.Module):
+            found[path] = module
+    return found
+
+
 def blocks(backbone: nn.Module) -> list[nn.Module]:
     """The units freezing and layer-wise decay act on, bottom first: the inputs (the embeddings
-    and what the family keeps beside them), then each layer, the modules above the top layer
-    (a final norm) with it. They hold every parameter of the encoder (`param_groups` checks)."""
+    and what the family keeps beside them), then each layer, what is applied with the first layer
+    and above the top layer (a final norm) with them. They hold every parameter of the encoder
+    (`param_groups` checks; train/layout.py at validate)."""
     family = known_family(backbone.config)
     layers = list(encoder_layers(backbone))
-    inputs = nn.ModuleList(backbone.get_submodule(path) for path in family.inputs)
-    if family.outputs:
-        layers[-1] = nn.ModuleList([layers[-1], *(backbone.get_submodule(path) for path in family.outputs)])
+    inputs = nn.ModuleList(present(backbone, family.inputs).values())
+    if with_first := list(present(backbone, family.with_first_layer).values()):
+        layers[0] = nn.ModuleList([layers[0], *with_first])
+    if outputs := list(present(backbone, family.outputs).values()):
+        layers[-1] = nn.ModuleList([layers[-1], *outputs])
     return [inputs, *layers]
 
 

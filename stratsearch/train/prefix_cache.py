@@ -35,7 +35,7 @@ from torch import nn
 from stratsearch.disk_cache import cache_dir, computing
 from stratsearch.rows import Split
 from stratsearch.train.data import collate, encoder_inputs, sorted_batches
-from stratsearch.train.model import known_family
+from stratsearch.train.model import encoder_layers, known_family, present
 from stratsearch.train.model_dir import model_family
 
 Feed = Callable[[str, np.ndarray, int], None]  # (split name, example indices, padded width) per batch
@@ -81,25 +81,28 @@ def swapped(backbone: nn.Module, start: int, stop: int | None = None, cached: bo
     layer by nothing); up to a `stop`, what the family applies above the top layer (a final norm)
     is left out too. The family's record says where these are; everything is put back afterwards."""
     family = known_family(backbone.config)
-    owner_path, _, attribute = family.layers.rpartition(".")
-    owner = backbone.get_submodule(owner_path) if owner_path else backbone
-    layers = getattr(owner, attribute)
     stand_in = CachedStates()
-    replaced = {path: nn.Identity() for path in family.applied_after_embeddings} if cached else {}
+    replaced: dict[str, nn.Module | None] = {family.layers: nn.ModuleList(list(encoder_layers(backbone))[start:stop])}
     if cached:
+        replaced |= {path: nn.Identity() for path in present(backbone, family.applied_after_embeddings)}
         replaced[family.inputs[0]] = stand_in
+    if start > 0:  # what the encoder applies with its first layer is in the states already (None: the
+        replaced |= dict.fromkeys(present(backbone, family.with_first_layer))  # model's own "has none")
     if stop is not None:
-        replaced |= {path: nn.Identity() for path in family.outputs}
+        replaced |= {path: nn.Identity() for path in present(backbone, family.outputs)}
     kept = {path: backbone.get_submodule(path) for path in replaced}
     for path, module in replaced.items():
-        backbone.set_submodule(path, module)
-    setattr(owner, attribute, nn.ModuleList(list(layers)[start:stop]))
+        put(backbone, path, module)
     try:
         yield stand_in
     finally:
         for path, module in kept.items():
-            backbone.set_submodule(path, module)
-        setattr(owner, attribute, layers)
+            put(backbone, path, module)
+
+
+def put(backbone: nn.Module, path: str, module: nn.Module | None) -> None:
+    owner, _, name = path.rpartition(".")
+    setattr(backbone.get_submodule(owner) if owner else backbone, name, module)
 
 
 @torch.no_grad()
