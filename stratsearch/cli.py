@@ -350,12 +350,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from stratsearch.formats import check_encoding
     from stratsearch.space.scaffold import write_space
 
     out = Path(args.out)
     if out.exists() and not args.force:
         raise StratsearchError(f"{out} exists; choose another --out, or --force to replace it")
-    found = write_space(Path(args.data), out, args.task, args.model)
+    if args.encoding is not None and (problem := check_encoding(args.encoding)):
+        raise StratsearchError(f"--encoding: {problem}")
+    found = write_space(Path(args.data), out, args.task, args.model, args.encoding)
     console.print(f"wrote {out} for {found.task} on {', '.join(str(p) for p in found.files.values())}", markup=False)
     for reason in found.reasons:
         console.print(f"  {reason}", markup=False)
@@ -408,7 +411,12 @@ def parser() -> argparse.ArgumentParser:
         "write a commented space.yaml for a data file (task and columns guessed, a validation split made)",
         "stratsearch init data/reviews.csv --out reviews.yaml",
     )
-    i.add_argument("data", help="a .jsonl, .csv or .parquet file, or a folder with train/validation/test files")
+    i.add_argument(
+        "data",
+        help="a .jsonl, .csv, .tsv or .parquet file, a datasets folder (save_to_disk), or a folder with"
+        " train/validation/test files",
+    )
+    i.add_argument("--encoding", help="the file's text encoding where it is not UTF-8 (cp1252, latin-1…)")
     i.add_argument("--task", choices=TASKS.names(), help="skip the guess")
     i.add_argument("--model", default="minilm-l6", help="minilm-l6 (default) or a local Hugging Face model directory")
     i.add_argument("--out", default="space.yaml", help="the space to write (default: space.yaml)")

@@ -1,13 +1,12 @@
 """Reading data rows and the tokenized split: what a task reads, checks and tokenizes with.
 
-Files are .jsonl, .csv or .parquet with configurable columns (`DataSpec`). Every problem names
+Files are read as rows by formats.py, with configurable columns (`DataSpec`). Every problem names
 file, line and column. Which columns make an input and a target is the task's business (tasks.py);
 the dataset it builds, and batching, are in data.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from stratsearch.errors import DataError
+from stratsearch.formats import read_rows
 
 
 class DataSpec(BaseModel):
@@ -34,6 +34,12 @@ class DataSpec(BaseModel):
     label: str = "label"
     label_delimiter: str | None = Field(
         None, description="multi-label: a row's labels as one string split on this ('|', ','); else a list"
+    )
+    label_names: list[str] | None = Field(
+        None, min_length=2, description="the class names of integer label ids: id i is the i-th name"
+    )
+    encoding: str | None = Field(
+        None, description="the text files' encoding (cp1252, latin-1…); default UTF-8, or UTF-16 by its byte-order mark"
     )
     tokens: str = "tokens"
     tags: str = "tags"
@@ -83,44 +89,6 @@ def subset(split: Split, idx: np.ndarray) -> Split:
     return Split(split.name, *pick, raw, segments)
 
 
-def read_rows(path: Path) -> list[tuple[int, dict]]:
-    """Rows with the line number (or row number for parquet) that error messages point at."""
-    file = str(path)
-    if not path.is_file():
-        raise DataError(file, "file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        rows = []
-        for line_no, raw in enumerate(path.read_bytes().splitlines(), start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataError(file, f"text is not valid UTF-8 ({err.reason} at byte {err.start})", line_no) from None
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise DataError(file, f"not valid JSON ({err.msg})", line_no) from None
-            if not isinstance(row, dict):
-                raise DataError(file, f"expected a JSON object, found {type(row).__name__}", line_no)
-            rows.append((line_no, row))
-        return rows
-    if suffix in (".csv", ".parquet"):
-        import pandas as pd
-
-        try:
-            frame = pd.read_csv(path, encoding="utf-8") if suffix == ".csv" else pd.read_parquet(path)
-        except UnicodeDecodeError as err:
-            raise DataError(file, f"text is not valid UTF-8 ({err.reason})") from None
-        except Exception as err:
-            raise DataError(file, f"cannot read: {err}") from None
-        first = 2 if suffix == ".csv" else 1  # CSV line 1 is the header
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-        return [(first + i, row) for i, row in enumerate(records)]
-    raise DataError(file, f"unsupported file type '{suffix}'; expected .jsonl, .csv or .parquet")
-
-
 def column(file: str, line: int, row: dict, name: str) -> Any:
     if name not in row:
         raise DataError(file, f"column missing (row has {sorted(row)})", line, name)
@@ -150,11 +118,26 @@ def float_value(file: str, line: int, row: dict, name: str) -> float:
     return number
 
 
-def class_value(file: str, line: int, row: dict, name: str) -> str | int:
+def class_value(file: str, line: int, row: dict, name: str, names: list[str] | None = None) -> str | int:
+    """A class label; an integer id is given its name where `data.label_names` lists them."""
     value = column(file, line, row, name)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise DataError(file, f"expected a string or integer class label, found {value!r}", line, name)
-    return value
+    return value if names is None else class_name(file, line, name, value, names)
+
+
+def class_name(file: str, line: int, name: str, value: str | int, names: list[str]) -> str | int:
+    """The name of an integer label id by `data.label_names`; a name is kept as it is."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return value
+    if not 0 <= value < len(names):
+        raise DataError(
+            file,
+            f"label id {value} has no name: data.label_names has {len(names)} (ids 0 to {len(names) - 1})",
+            line,
+            name,
+        )
+    return names[value]
 
 
 def token_list(file: str, line: int, row: dict, name: str) -> list[str]:
@@ -166,8 +149,8 @@ def token_list(file: str, line: int, row: dict, name: str) -> list[str]:
     return tokens
 
 
-def read_probe_texts(path: Path, column: str) -> list[str]:
+def read_probe_texts(path: Path, column: str, encoding: str | None = None) -> list[str]:
     """A general-text probe (`data.probe`): a .txt file's non-empty lines, or the `column` of a data file."""
     if path.suffix == ".txt":
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [text_value(str(path), line, row, column) for line, row in read_rows(path)]
+        return [line.strip() for line in path.read_text(encoding=encoding or "utf-8-sig").splitlines() if line.strip()]
+    return [text_value(str(path), line, row, column) for line, row in read_rows(path, encoding)]

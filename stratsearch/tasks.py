@@ -20,7 +20,17 @@ import numpy as np
 from stratsearch.augment.examples import Example
 from stratsearch.errors import DataError
 from stratsearch.registry import Registry
-from stratsearch.rows import IGNORE_INDEX, DataSpec, Split, class_value, column, float_value, text_value, token_list
+from stratsearch.rows import (
+    IGNORE_INDEX,
+    DataSpec,
+    Split,
+    class_name,
+    class_value,
+    column,
+    float_value,
+    text_value,
+    token_list,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +70,7 @@ class Task:
         return text if spec.text_pair is None else (text, text_value(file, line, row, spec.text_pair))
 
     def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
-        return class_value(file, line, row, spec.label)
+        return class_value(file, line, row, spec.label, spec.label_names)
 
     def flat_labels(self, labels: list) -> list:
         return labels
@@ -223,8 +233,11 @@ class TokenClassification(Task):
 
     def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
         tags = column(file, line, row, spec.tags)
+        if isinstance(tags, list) and spec.label_names is not None:  # tag ids, as `datasets` holds them
+            tags = [class_name(file, line, spec.tags, t, spec.label_names) for t in tags]
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise DataError(file, "expected a list of strings", line, spec.tags)
+            how = "" if spec.label_names else " (tag ids? set data.label_names)"
+            raise DataError(file, f"expected a list of strings{how}", line, spec.tags)
         if len(tags) != words:
             raise DataError(file, f"{words} tokens but {len(tags)} tags", line, spec.tags)
         return tags
@@ -319,6 +332,10 @@ class MultiLabel(Task):
     export apply."""
 
     def read_label(self, file: str, line: int, row: dict, spec: DataSpec, words: int) -> Any:
+        """A row's set of labels; the empty set is one ("none of these": most rows of a moderation
+        set), written `[]`, or as an empty cell where labels are one delimited string."""
+        if spec.label_delimiter is not None and row.get(spec.label, "") is None:
+            return []  # a spreadsheet's empty cell: no label
         value = column(file, line, row, spec.label)
         if isinstance(value, str) and spec.label_delimiter is not None:
             value = [part.strip() for part in value.split(spec.label_delimiter) if part.strip()]
@@ -330,12 +347,17 @@ class MultiLabel(Task):
                 line,
                 spec.label,
             )
-        if not value:
-            raise DataError(file, "empty label list: each row needs at least one label", line, spec.label)
+        if spec.label_names is not None:
+            value = [class_name(file, line, spec.label, v, spec.label_names) for v in value]
         return sorted(set(value), key=str)
 
     def flat_labels(self, labels: list) -> list:
         return [label for row in labels for label in row]
+
+    def label_index(self, train_labels: list, file: str) -> dict[Any, int] | None:
+        if not any(train_labels):
+            raise DataError(file, "no training row carries a label: there is nothing to learn")
+        return super().label_index(train_labels, file)
 
     def map_labels(self, labels: list, lines: list[int], index: dict, file: str, column_name: str) -> list:
         """Each row's labels as a multi-hot vector over the training split's labels."""
@@ -355,15 +377,20 @@ class MultiLabel(Task):
 
     def score(self, predictions: Any, targets: list, label_names: list | None) -> dict[str, float]:
         """F1 over every (example, class) decision (micro), per class then averaged (macro), per example
-        then averaged (samples), and the share of examples whose set is exactly right; at 0.5."""
+        then averaged (samples), and the share of examples whose set is exactly right; at 0.5.
+
+        An example with no label that is given none is exactly right: its F1 is 1 (sklearn's
+        `zero_division=0` would call it 0, and punish the model that learnt to say "none of these")."""
         from sklearn.metrics import f1_score
 
         y = np.stack(targets).astype(np.int64)
         decided = (predictions >= 0.5).astype(np.int64)
+        sizes = y.sum(axis=1) + decided.sum(axis=1)
+        per_example = np.where(sizes == 0, 1.0, 2 * (y & decided).sum(axis=1) / np.maximum(sizes, 1))
         return {
             "micro_f1": float(f1_score(y, decided, average="micro", zero_division=0)),
             "macro_f1": float(f1_score(y, decided, average="macro", zero_division=0)),
-            "samples_f1": float(f1_score(y, decided, average="samples", zero_division=0)),
+            "samples_f1": float(per_example.mean()),
             "subset_accuracy": float((y == decided).all(axis=1).mean()),
         }
 

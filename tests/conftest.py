@@ -157,11 +157,12 @@ def ner_rows(n: int, seed: int) -> list[dict]:
 
 
 def multi_label_rows(n: int, seed: int) -> list[dict]:
-    """A sentiment sentence and its set of labels: its polarity ('praise' or 'complaint'), and
-    'film' when it names one (movie, film), so that some rows have two labels."""
+    """A sentiment sentence and its set of labels: 'praise' when it is positive, 'film' when it
+    names one (movie, film): some rows have two labels, and a negative one that names no film has
+    none ("none of these", as most rows of a moderation set)."""
     rows = []
     for row in sentiment_rows(n, seed):
-        labels = ["praise" if row["label"] == "pos" else "complaint"]
+        labels = ["praise"] if row["label"] == "pos" else []
         labels += ["film"] if {"movie", "film"} & set(row["text"].split()) else []
         rows.append({"text": row["text"], "label": labels})
     return rows

@@ -26,7 +26,7 @@ TASK = "multi-label-classification"
 def test_labels_read_as_lists_or_split_strings_become_multi_hot_rows(make_config, tmp_path) -> None:
     path = make_config(TASK)
     listed = prepare(path).data
-    assert listed.label_names == ["complaint", "film", "praise"]
+    assert listed.label_names == ["film", "praise"]
     rows = multi_label_rows(64, 1)
     first = listed.train.targets[0]
     assert first.tolist() == [float(name in rows[0]["label"]) for name in listed.label_names]
@@ -45,7 +45,6 @@ def test_labels_read_as_lists_or_split_strings_become_multi_hot_rows(make_config
 @pytest.mark.parametrize(
     ("broken", "said"),
     [
-        ({"label": []}, "line 3, column 'label': empty label list: each row needs at least one label"),
         ({"label": ["praise", "sarcasm"]}, "line 3, column 'label': label 'sarcasm' never appears in the training"),
         ({"label": "praise"}, "line 3, column 'label': expected a list of labels (strings or whole numbers), or one"),
     ],
@@ -109,9 +108,10 @@ def test_a_multi_label_sweep_end_to_end(make_config, tmp_path, capsys) -> None:
     assert main(["predict", str(run_dir.path), config["data"]["test"], "--out", str(out)]) == 0
     assert "micro_f1" in capsys.readouterr().err
     predicted = [json.loads(line) for line in out.read_text().splitlines()]
-    thresholds = dict(zip(["complaint", "film", "praise"], ensemble["decisions"]["thresholds"], strict=True))
+    thresholds = dict(zip(["film", "praise"], ensemble["decisions"]["thresholds"], strict=True))
     for row in predicted:  # a label is given where its probability reaches its own threshold
         assert row["labels"] == [n for n, p in row["probabilities"].items() if p >= thresholds[n]]
+    assert any(row["labels"] == [] for row in predicted)  # "none of these", learnt from rows with no label
     exported = tmp_path / "exported"
     assert main(["export", str(run_dir.path), str(exported), "--trial", str(best.number)]) == 0
     saved = json.loads((exported / "config.json").read_text())
@@ -133,7 +133,7 @@ def test_init_reads_a_list_of_labels_per_row_as_multi_label(tmp_path, tiny_model
     out = tmp_path / "topics.yaml"
     assert main(["init", str(data), "--out", str(out), "--model", str(tiny_model_dir)]) == 0
     said = capsys.readouterr().err
-    assert "task: multi-label-classification, as 'topics' holds a list of labels per row (3 distinct labels)" in said
+    assert "task: multi-label-classification, as 'topics' holds a list of labels per row (2 distinct labels)" in said
     space = yaml.safe_load(out.read_text())
     assert space["task"] == TASK and space["data"]["label"] == "topics"
     assert space["objective"]["metric"] == "micro_f1"
@@ -143,3 +143,36 @@ def test_init_reads_a_list_of_labels_per_row_as_multi_label(tmp_path, tiny_model
     assert (
         "labels (train, share of rows): " in printed.out + printed.err and "labels per row" in printed.out + printed.err
     )
+
+
+def test_rows_with_no_label_are_read_counted_and_scored_and_an_all_empty_set_is_refused(
+    make_config, tmp_path, capsys
+) -> None:
+    path = make_config(TASK)
+    config = yaml.safe_load(path.read_text())
+    rows = multi_label_rows(64, 1)
+    share = sum(not r["label"] for r in rows) / len(rows)
+    assert 0 < share < 1
+    # A spreadsheet writes a row's labels as one delimited cell, and no label as an empty cell.
+    csv = tmp_path / "train.csv"
+    csv.write_text("text,label\n" + "".join(f"{r['text']},{'|'.join(r['label'])}\n" for r in rows))
+    config["data"] |= {"train": str(csv), "label_delimiter": "|"}
+    path.write_text(yaml.safe_dump(config))
+    data = prepare(path).data
+    assert [t.sum() == 0 for t in data.train.targets] == [not r["label"] for r in rows]  # all-zero targets
+    assert main(["validate", str(path)]) == 0
+    assert f"{share:.0%} of training rows carry no label" in capsys.readouterr().out
+    csv.write_text("text,label\n" + "".join(f"{r['text']},\n" for r in rows))
+    assert main(["validate", str(path)]) == 2
+    assert "no training row carries a label" in capsys.readouterr().err
+
+
+def test_an_example_with_no_label_given_none_is_exactly_right() -> None:
+    task = TASKS[TASK]
+    targets = [np.array(row, dtype=np.float32) for row in ([0, 0], [1, 0], [0, 0])]
+    predictions = np.array([[0.1, 0.2], [0.9, 0.1], [0.7, 0.1]])  # right, right, a label where none is
+    scores = task.score(predictions, targets, ["a", "b"])
+    assert scores["samples_f1"] == pytest.approx((1 + 1 + 0) / 3)
+    assert scores["subset_accuracy"] == pytest.approx(2 / 3)
+    trivial = task.trivial(targets, targets, ["a", "b"])
+    np.testing.assert_allclose(trivial[0], [1 / 3, 0])  # each label's share, the empty rows counted

@@ -17,7 +17,7 @@ from typing import Any
 from stratsearch.ensemble.combine import Prediction, vote, weighted_mean
 from stratsearch.ensemble.methods import BEST_SINGLE
 from stratsearch.errors import DataError, StratsearchError
-from stratsearch.rows import read_rows
+from stratsearch.formats import read_rows
 from stratsearch.rundir import RunDir, RunInfo
 from stratsearch.train.data import Encoding
 
@@ -58,7 +58,7 @@ def recipe_for(run_dir: RunDir, info: RunInfo, best: bool) -> Recipe:
 def read_inputs(path: Path, info: RunInfo) -> tuple[list, list | None]:
     """The rows' model inputs, and their label ids when every row has a label (else None)."""
     file, task = str(path), info.task
-    rows = read_rows(path)
+    rows = read_rows(path, info.data.encoding)
     if not rows:
         raise DataError(file, "no rows to predict")
     inputs = [task.read_input(file, line, row, info.data) for line, row in rows]

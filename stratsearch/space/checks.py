@@ -9,11 +9,12 @@ what it names: sweep/validate.py.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from stratsearch import formats
 from stratsearch.errors import Problems
+from stratsearch.formats import check_encoding, dataset_splits, is_dataset_dict, readable
 from stratsearch.rows import DATA_FILES, DataSpec
 from stratsearch.space.dims import Branches, Choice, Dim, Fixed, FloatRange, IntRange, Space, is_number
 from stratsearch.tasks import Task
@@ -137,15 +138,22 @@ def check_epochs_fit_budget(space: Space, max_epochs: int | None, problems: Prob
 
 def check_data(data: DataSpec, task: Task, problems: Problems) -> None:
     """Files exist and their first row has the configured columns (the full check runs at load)."""
+    if data.encoding is not None and (problem := check_encoding(data.encoding)):
+        problems.add("data.encoding", problem)
+        return
     for split in DATA_FILES:
         path = getattr(data, split)
         if path is None:
             continue
-        if not Path(path).is_file():
+        if is_dataset_dict(Path(path)):
+            splits = ", ".join(f"{Path(path) / name}" for name in dataset_splits(Path(path)))
+            problems.add(f"data.{split}", f"{path} holds the splits of a DatasetDict: name one of {splits}")
+            continue
+        if not readable(Path(path)):
             problems.add(f"data.{split}", f"file not found: {path}")
             continue
         columns = expected_columns(split, Path(path), data, task)
-        header = first_row_columns(Path(path))
+        header = formats.header(Path(path), data.encoding)
         if header is None:
             continue
         for key, column in columns.items():
@@ -159,28 +167,3 @@ def expected_columns(split: str, path: Path, data: DataSpec, task: Task) -> dict
     if split != "probe":
         return task.columns(data)
     return {} if path.suffix == ".txt" else {"probe": data.text}
-
-
-def first_row_columns(path: Path) -> list[str] | None:
-    """Column names of a data file, cheaply; None when they cannot be read (the loader will say why)."""
-    try:
-        suffix = path.suffix.lower()
-        if suffix == ".jsonl":
-            with path.open("rb") as f:
-                for line in f:
-                    if line.strip():
-                        row = json.loads(line)
-                        return list(row) if isinstance(row, dict) else None
-            return None
-        if suffix == ".csv":
-            import csv
-
-            with path.open(newline="", encoding="utf-8") as f:
-                return next(csv.reader(f), None)
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return None

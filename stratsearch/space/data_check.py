@@ -29,7 +29,7 @@ RARE_CLASS_WARNING = 0.05  # share of the smallest class in training
 
 def check_probe(data: DataSpec, report: DataReport, problems: Problems) -> None:
     try:
-        texts = read_probe_texts(Path(data.probe), data.text)
+        texts = read_probe_texts(Path(data.probe), data.text, data.encoding)
     except (DataError, OSError, UnicodeDecodeError) as err:
         problems.add("data.probe", str(err))
         return
@@ -91,7 +91,11 @@ def describe_label_sets(labels: list[list], report: DataReport) -> None:
     shares = ", ".join(f"{label} {n / len(labels):.0%}" for label, n in counts.most_common(8))
     more = f", … ({len(counts)} in all)" if len(counts) > 8 else ""
     per_row = sum(len(row) for row in labels) / len(labels)
-    report.summary.append(f"labels (train, share of rows): {shares}{more}; {per_row:.2f} labels per row")
+    none = sum(not row for row in labels) / len(labels)
+    report.summary.append(
+        f"labels (train, share of rows): {shares}{more}; {per_row:.2f} labels per row;"
+        f" {none:.0%} of training rows carry no label"
+    )
 
 
 def describe_classes(flat: list, per_token: bool, report: DataReport) -> None:

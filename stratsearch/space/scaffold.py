@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stratsearch.errors import DataError, StratsearchError
-from stratsearch.rows import read_rows
+from stratsearch.formats import SUFFIXES, is_dataset_folder, read_rows, readable
 from stratsearch.tasks import TASKS, Task, task_with
 
 LABEL_NAMES = ("label", "labels", "target", "class", "category", "sentiment", "y", "score", "rating", "tag")
-SUFFIXES = (".jsonl", ".csv", ".parquet")
 SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 MAX_CLASSES = 50  # more distinct values than this in a numeric column: a regression target
 VALIDATION_SHARE = 0.1
@@ -40,17 +39,22 @@ class Guess:
 
 
 def find_files(data: Path) -> dict[str, Path]:
-    if data.is_file():
+    """The splits' files of a data file (training only), a `datasets` split or DatasetDict folder,
+    or a folder with train.* (and validation.*, test.*) files or `datasets` split folders in it."""
+    if data.is_file() or is_dataset_folder(data):
         return {"train": data}
     if not data.is_dir():
         raise StratsearchError(f"{data}: no such file or folder")
     files = {}
     for split, names in SPLIT_NAMES.items():
-        found = [data / f"{n}{s}" for n in names for s in SUFFIXES if (data / f"{n}{s}").is_file()]
+        candidates = [data / f"{n}{s}" for n in names for s in SUFFIXES] + [data / n for n in names]
+        found = [path for path in candidates if readable(path)]
         if found:
             files[split] = found[0]
     if "train" not in files:
-        raise StratsearchError(f"{data}: expected a data file, or a folder with train.jsonl|csv|parquet in it")
+        raise StratsearchError(
+            f"{data}: expected a data file, a datasets folder, or a folder with train.jsonl|csv|tsv|parquet in it"
+        )
     return files
 
 
@@ -147,10 +151,10 @@ def split_validation(train: Path, rows: list[dict], label: str | None, seed: int
     return out["train"], out["validation"]
 
 
-def examine(data: Path, task: Task | None) -> Guess:
+def examine(data: Path, task: Task | None, encoding: str | None = None) -> Guess:
     files = find_files(data)
     try:
-        rows = [row for _, row in read_rows(files["train"])]
+        rows = [row for _, row in read_rows(files["train"], encoding)]
     except DataError as err:
         raise StratsearchError(str(err)) from None
     if not rows:
@@ -195,7 +199,7 @@ def fitting_max_length(found: Guess, model_dir: Path) -> int:
     return max(16, min(positions, -(-p95 // 16) * 16))
 
 
-def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
+def write_space(data: Path, out: Path, task: str | None, model: str, encoding: str | None = None) -> Guess:
     """Examine the data and write a commented space (`task`: a registered task's name, else
     guessed); returns the guess (for the command to say)."""
     from stratsearch.train.model_dir import BUNDLED, find_model_dir, model_depth, model_family
@@ -204,7 +208,7 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     model_dir = find_model_dir(model, Path.cwd())
     if model_dir is None:
         raise StratsearchError(f"--model {model}: expected 'minilm-l6' or a local Hugging Face model directory")
-    found = examine(data, None if task is None else TASKS[task])
+    found = examine(data, None if task is None else TASKS[task], encoding)
     rows = len(found.inputs)
     layers = model_depth(model_dir) or 6
     family = model_family(model_dir)
@@ -218,6 +222,7 @@ def write_space(data: Path, out: Path, task: str | None, model: str) -> Guess:
     model_entry = model if model in BUNDLED else relative(model_dir, base)  # paths in a space are relative to it
     files = "\n".join(f"  {split}: {relative(path, base)}" for split, path in found.files.items())
     columns = "\n".join(f"  {key}: {name}" for key, name in found.columns.items())
+    columns += f"\n  encoding: {encoding}" if encoding else ""
     small = rows < 2000
     epochs = "{int: [2, 5]}" if small else "{int: [1, 3]}"
     metrics = found.task.metrics

@@ -116,7 +116,7 @@ def run_sweep(
                     secondary=[o.metric for o in spec.secondary],
                     keep_top=spec.ensemble.top_k,
                     trivial=trivial_scores(data) if spec.search.stop_not_learning else None,
-                    probe=make_probe(model_path, data, spec.data.probe, spec.data.text),
+                    probe=make_probe(model_path, data, spec.data.probe, spec.data.text, spec.data.encoding),
                 )
                 reserve = None
                 if deadline is not None and budget_s is not None and confirm.seeds:

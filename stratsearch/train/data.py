@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from stratsearch.errors import DataError
-from stratsearch.rows import IGNORE_INDEX, SPLITS, DataSpec, Split, read_rows
+from stratsearch.formats import read_rows
+from stratsearch.rows import IGNORE_INDEX, SPLITS, DataSpec, Split
 from stratsearch.tasks import Task
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Dataset(Encoding):
 def read_split(path: Path, spec: DataSpec, task: Task, limit: int | None = None) -> tuple[list, list, list[int]]:
     """(inputs, raw labels, line numbers) of one file, checked row by row."""
     file = str(path)
-    rows = read_rows(path)[:limit]
+    rows = read_rows(path, spec.encoding)[:limit]
     if not rows:
         raise DataError(file, "split is empty")
     inputs, labels, lines = [], [], []

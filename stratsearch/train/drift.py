@@ -105,7 +105,9 @@ def drawn(n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=min(PROBE_SIZE, n), replace=False))
 
 
-def make_probe(model_path: Path, data: Dataset, general: Path | None = None, text: str = "text") -> Probe:
+def make_probe(
+    model_path: Path, data: Dataset, general: Path | None = None, text: str = "text", encoding: str | None = None
+) -> Probe:
     """The run's probe sets, with the pretrained encoder's states computed once (in the driver)."""
     from transformers import AutoTokenizer
 
@@ -119,7 +121,7 @@ def make_probe(model_path: Path, data: Dataset, general: Path | None = None, tex
     train = probe_set(subset(data.train, drawn(len(data.train), seed=0)))
     if general is None:
         return Probe(train)
-    texts = read_probe_texts(general, text)
+    texts = read_probe_texts(general, text, encoding)
     texts = [texts[i] for i in drawn(len(texts), seed=0)]
     ids = AutoTokenizer.from_pretrained(model_path)(texts, truncation=True, max_length=data.max_length)["input_ids"]
     blank = [0] * len(texts)  # no labels: only the encoder's states are read
