@@ -498,7 +498,9 @@ def parser() -> argparse.ArgumentParser:
         "stratsearch predict runs/quickstart new.jsonl --out predictions.jsonl",
     )
     pr.add_argument("run_dir", help="a run directory (runs/NAME)")
-    pr.add_argument("input", help="a .jsonl, .csv or .parquet file with the run's input column(s)")
+    pr.add_argument(
+        "input", help="a .jsonl, .csv, .tsv or .parquet file, or a datasets folder, with the run's input column(s)"
+    )
     pr.add_argument("--best", action="store_true", help="use the single best model instead of the ensemble")
     pr.add_argument("--out", help="write predictions here (.jsonl or .csv; default: JSON lines on stdout)")
     pr.add_argument("--device", help="cpu or cuda (default: cuda when available)")

@@ -143,19 +143,23 @@ def test_a_datasets_folder_is_read_with_its_class_names(saved_dataset, make_conf
     assert f"holds the splits of a DatasetDict: name one of {saved_dataset / 'train'}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["bom-crlf.csv", "tabs.tsv", "datasets"])
+@pytest.mark.parametrize("kind", ["bom-crlf.csv", "tabs.tsv", "cp1252.csv", "datasets"])
 def test_init_reads_each_format(kind, saved_dataset, tmp_path, tiny_model_dir, capsys) -> None:
-    data = tmp_path / kind
+    data, encoding = tmp_path / kind, []
     if kind == "datasets":
         data = saved_dataset
-    elif kind.endswith(".csv"):
+    elif kind == "bom-crlf.csv":
         data.write_bytes(codecs.BOM_UTF8 + csv_text(ROWS * 3).encode())
+    elif kind == "cp1252.csv":
+        data.write_bytes(csv_text([{**r, "text": r["text"] + " café"} for r in ROWS * 3]).encode("cp1252"))
+        encoding = ["--encoding", "cp1252"]
     else:
         data.write_text(csv_text(ROWS * 3, sep="\t", newline="\n"), encoding="utf-8")
     out = tmp_path / "space.yaml"
-    assert main(["init", str(data), "--out", str(out), "--model", str(tiny_model_dir)]) == 0
+    assert main(["init", str(data), "--out", str(out), "--model", str(tiny_model_dir), *encoding]) == 0
     space = yaml.safe_load(out.read_text())
     assert space["task"] == "classification" and space["data"]["text"] == "text" and space["data"]["label"] == "label"
+    assert space["data"].get("encoding") == (encoding[1] if encoding else None)
     if kind == "datasets":
         assert {Path(space["data"][s]).name for s in ("train", "validation", "test")} == {"train", "validation", "test"}
     assert main(["validate", str(out)]) == 0, capsys.readouterr().err
