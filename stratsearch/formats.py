@@ -109,7 +109,9 @@ def decode(path: Path, encoding: str | None) -> str:
 
 def read_json_lines(path: Path, encoding: str | None) -> list[tuple[int, dict]]:
     file, rows = str(path), []
-    for line_no, text in enumerate(decode(path, encoding).splitlines(), start=1):
+    # Lines end at \n alone (\r\n too): str.splitlines would also cut at U+2028, U+0085 and the
+    # like, which JSON strings may hold raw (real review snippets do).
+    for line_no, text in enumerate(decode(path, encoding).split("\n"), start=1):
         if not text.strip():
             continue
         try:

