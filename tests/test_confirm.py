@@ -378,7 +378,7 @@ def test_run_confirms_the_top_candidates_and_reports_the_verdict(make_config, tm
 
 
 def test_sigkill_in_the_confirmation_resumes_without_running_a_seed_twice(make_config, tmp_path: Path) -> None:
-    path = confirming_space(make_config, tmp_path, trials=3, confirm={"top_k": 2, "seeds": 2})
+    path = confirming_space(make_config, tmp_path, trials=3, confirm={"top_k": 1, "seeds": 2})
     run_dir = tmp_path / "runs" / "tiny-sweep"
     command = [sys.executable, "-m", "stratsearch", *run_args(path, tmp_path, "--quiet")]
     driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -23,10 +23,6 @@ class Importance:
 
 
 def param_importance(view: RunView, seed: int = 0) -> Importance:
-    import optuna
-    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-    from optuna.trial import create_trial
-
     sampled = [t for t in view.scored() if t.baseline is None and t.params]
     if len(sampled) < MIN_TRIALS:
         return Importance({}, len(sampled), f"not computed: needs at least {MIN_TRIALS} sampled trials")
@@ -37,6 +33,11 @@ def param_importance(view: RunView, seed: int = 0) -> Importance:
     if len({t.value for t in sampled}) == 1:
         # fANOVA divides by the variance of the objective: with none, nothing can be said to matter.
         return Importance({}, len(sampled), f"not computed: every sampled trial scored the same ({sampled[0].value:g})")
+    # Imported here, past the early returns: fANOVA brings scikit-learn's forests (seconds to import).
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    from optuna.trial import create_trial
+
     study = optuna.create_study(direction=view.objective.direction)
     for t in sampled:
         study.add_trial(

@@ -16,9 +16,9 @@ from tests.chaos.conftest import add_row, assert_kept, assert_whole, chaos_space
 
 pytestmark = pytest.mark.chaos
 
-# Fired faults wanted: 4 keeps CI lean on a slow machine (each is a sweep restarted: ~40 s here);
-# bench/chaos.py asks for 10.
-KILLS = int(os.environ.get("STRATSEARCH_CHAOS_KILLS", "4"))
+# Fired faults wanted: 3 keeps CI lean on a slow machine (each is a sweep restarted: ~40 s here);
+# bench/chaos.py asks for 10, which reaches every point.
+KILLS = int(os.environ.get("STRATSEARCH_CHAOS_KILLS", "3"))
 TRIALS = 4
 CONFIRM = {"top_k": 1, "seeds": 1}  # the confirmation phase too: its rounds, its seed runs
 

@@ -51,7 +51,7 @@ def test_a_full_disk_stops_the_sweep_saying_where_and_how_much_and_the_rerun_los
     make_config, tmp_path: Path, chaos_figures
 ) -> None:
     with small_disk(tmp_path / "disk", "64m") as disk:
-        space = chaos_space(make_config, tmp_path, "disk-full", trials=6)
+        space = chaos_space(make_config, tmp_path, "disk-full", trials=4)
         run_dir = disk / "runs" / "disk-full"
         filler = disk / "filler"
 
@@ -74,7 +74,7 @@ def test_a_full_disk_stops_the_sweep_saying_where_and_how_much_and_the_rerun_los
         again = spawn(space, disk)
         assert again.rc == 0, again.stderr
         assert_kept(before, run_dir)
-        assert_whole(run_dir, 6, disk / "reports")
+        assert_whole(run_dir, 4, disk / "reports")
     add_row(
         chaos_figures,
         "disk full (a 64 MB tmpfs filled mid-sweep)",
