@@ -182,6 +182,8 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
     """After `run` or `confirm`: the trial counts, the best trial, the ensemble, and the report."""
     from collections import Counter
 
+    from stratsearch.choice import choose, current_ensemble
+
     statuses = run_dir.statuses()
     counts = Counter(s.status for _, s in statuses if s.status != "interrupted")
     trials = sum(counts.values())
@@ -192,8 +194,10 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
         console.print(f"  trial {number} failed: {reason}", markup=False, highlight=False)
     if len(failed) > FAILED_SHOWN:
         console.print(f"  … and {len(failed) - FAILED_SHOWN} more (results.csv, column reason)", markup=False)
-    if run_dir.has_ensemble():
-        print_ensemble(run_dir.read_ensemble())
+    choice = choose(run_dir, spec.objective)
+    ensemble = current_ensemble(run_dir, choice)
+    if ensemble is not None:
+        print_ensemble(ensemble)
     if trials:
         from stratsearch.report.build import report_document, write
         from stratsearch.report.view import load_run
@@ -214,7 +218,7 @@ def summarize_run(spec: Any, run_dir: RunDir, reports_dir: Path, mlflow_uri: str
         if not any(s.scored for _, s in statuses):  # never report success when nothing worked
             console.print("no trial produced a result: the reasons are in the report (Failed trials)", markup=False)
             return 1
-    if run_dir.ranked(spec.objective) and not run_dir.has_ensemble():  # its error was said as it failed
+    if choice.strategy is not None and ensemble is None:  # its error was said as it failed
         console.print(f"the ensemble was not built: retry with `stratsearch ensemble {run_dir}`", markup=False)
         return 1
     return 0
@@ -227,7 +231,7 @@ def print_confirmation(view: Any) -> None:
     confirmation = view.confirmation
     if confirmation is None:
         return
-    winner = confirmation.winner()
+    winner = view.choice.winner if view.choice else None
     table = Table(title=f"confirmation over fresh seeds — validation {view.metric}, then test (mean ± sd)")
     for name in ("candidate", "search", "fresh val", "fresh test", "seeds", ""):
         table.add_column(name, justify="left" if name in ("candidate", "") else "right")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -32,13 +31,6 @@ class Objective(BaseModel):
     def sort_key(self, value: float) -> float:
         """Sorting by this puts the best value first."""
         return -value if self.mode == "max" else value
-
-    def strategy_key(self, fresh: Sequence[float], search: float | None, source: int) -> tuple[float, float, int]:
-        """The one order of confirmed strategies (the verdict, `predict --best`, `export` and the
-        ensemble all follow it): the best mean over fresh seeds first. The search run is left out of
-        the mean, as it was picked for scoring high; it only breaks ties, then the earlier trial."""
-        mean = sum(fresh) / len(fresh)
-        return self.sort_key(mean), self.sort_key(search) if search is not None else float("inf"), source
 
     def signed(self, diff: float, unit: bool = True) -> str:
         """A signed difference in the metric: "+5.3 points" for metrics in [0, 1], raw otherwise."""

@@ -25,7 +25,8 @@ format of train/artifacts.py.
 Trial folders are the source of truth. Every write is atomic (`files.py`: a temporary file,
 fsync, rename), so a crash never leaves a half-written record; a record that is unreadable all
 the same (a disk fault, a hand edit) reads as missing, and the sweep runs that trial again
-(`sweep/study.py: reconcile`). `RunDir.ranked` is the one ranking of trials.
+(`sweep/study.py: reconcile`). It stores and decides nothing: which trial a run chose is
+`choice.py`'s.
 """
 
 from __future__ import annotations
@@ -332,33 +333,6 @@ class RunDir:
                 self.cache[number] = (record, now, status)
             out.append((record, status))
         return out
-
-    def ranked(self, objective: Objective, include_pruned: bool = False) -> list[TrialRecord]:
-        """Trials with a validation value, best first: finished ones (and with `include_pruned`, the
-        pruned and stopped ones at the best value they reached; a finished trial goes ahead of a
-        pruned one with the same value). Ties: lower trial number first.
-
-        After a confirmation over seeds, a confirmed strategy is judged by its fresh seeds alone
-        (`Objective.strategy_key`): the trials of each confirmed strategy (its search run and its seed
-        runs) come first, the best strategy first and its own runs best first, then every other trial
-        by its value. This is the one decision: the verdict, `predict --best`, `export` and the
-        ensemble all read it."""
-        statuses = self.statuses()
-        kept = [(record, s) for record, s in statuses if s.scored and (include_pruned or s.status == "finished")]
-        searched = {record.number: s.best_value for record, s in statuses if s.scored}
-        groups = {source: g for source, g in seed_groups(statuses).items() if g.confirmed}
-        order = {
-            source: objective.strategy_key(list(g.fresh.values()), searched.get(source), source)
-            for source, g in groups.items()
-        }
-
-        def key(pair: tuple[TrialRecord, TrialStatus]) -> tuple:
-            record, s = pair
-            own = (objective.sort_key(s.best_value), s.status != "finished", record.number)
-            source = record.source()
-            return (0, *order[source], *own) if source in order else (1, *own)
-
-        return [record for record, _ in sorted(kept, key=key)]
 
     # run.json, and the validation targets the verdict's test scores stored predictions against
     def write_info(self, spec: SpaceSpec, model_path: Path, data: Dataset) -> None:

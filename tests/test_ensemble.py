@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from stratsearch.choice import choose
 from stratsearch.cli import main
 from stratsearch.ensemble.combine import flatten
 from stratsearch.objective import Objective
@@ -57,7 +58,7 @@ def chosen_row(summary: dict) -> dict:
 
 def test_sweep_ensembles_its_top_k_and_predict_reproduces_it(make_config, tmp_path: Path, capsys) -> None:
     run_dir = run_sweep(make_config, tmp_path, "classification", trials=4, top_k=2)
-    ranked = RunDir(run_dir).ranked(Objective(metric="accuracy", mode="max"))
+    ranked = choose(RunDir(run_dir), Objective(metric="accuracy", mode="max")).ranking()
     # only the top-k finished trials keep their models
     assert [has_model(r.folder) for r in ranked] == [True, True, False, False]
     summary = stored(run_dir)

@@ -170,15 +170,16 @@ def model_labels(run_dir: RunDir) -> list:
     return json.loads((run_dir.trial(0).folder / "stratsearch.json").read_text())["labels"]
 
 
-def test_a_blend_of_several_models_is_refused_with_what_can_be_exported(make_config, tmp_path: Path, capsys) -> None:
+def test_a_blend_of_several_models_exports_the_verdict_s_model_and_says_so(make_config, tmp_path: Path, capsys) -> None:
     run_dir = one_trial_run(make_config, tmp_path, "classification", {"hidden": 0})
     run_dir.ensemble_dir.mkdir()
     blend = {"method": "greedy", "rule": "mean", "weights": {"0": 1.0, "3": 2.0}, "table": []}
     run_dir.ensemble_json.write_text(json.dumps(blend))
-    assert main(["export", str(run_dir.path), str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "the chosen ensemble (greedy of trials [0, 3]) combines 2 models" in err
-    assert "--trial N (trials with a saved model: [0])" in err
+    assert main(["export", str(run_dir.path), str(tmp_path / "blend")]) == 0
+    said = capsys.readouterr()
+    out = said.out + said.err
+    said_once = " ".join(out.split())
+    assert "trial 0, the verdict's model (the greedy ensemble `predict` uses blends trials [0, 3]" in said_once
     assert main(["export", str(run_dir.path), str(tmp_path / "out"), "--trial", "5"]) == 2
     assert "trial 5 kept no model" in capsys.readouterr().err
     assert main(["export", str(run_dir.path), str(tmp_path / "out"), "--trial", "0"]) == 0

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from stratsearch.choice import choose
 from stratsearch.cli import main
 from stratsearch.predictions import load_predictions
 from stratsearch.prepare import prepare
@@ -92,7 +93,7 @@ def test_a_multi_label_sweep_end_to_end(make_config, tmp_path, capsys) -> None:
     assert main(run_args(space, tmp_path)) == 0
     run_dir = RunDir(tmp_path / "runs" / "config")
     assert (tmp_path / "reports" / "config.html").is_file() and run_dir.confirm_json.is_file()
-    ranked = run_dir.ranked(run_dir.info().objective)
+    ranked = choose(run_dir, run_dir.info().objective).ranking()
     best = ranked[0]
     assert best.status().best_value > 0.6  # micro-F1 of a learnable set of labels
     # The thresholds a trial keeps are the best cuts on its validation predictions, and the test's play no part.

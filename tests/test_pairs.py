@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from stratsearch.choice import choose
 from stratsearch.cli import main
 from stratsearch.prepare import prepare
 from stratsearch.rundir import RunDir
@@ -100,7 +101,7 @@ def test_a_pair_sweep_end_to_end(pair_config, tmp_path, capsys) -> None:
     assert main(run_args(space, tmp_path)) == 0
     run_dir = RunDir(tmp_path / "runs" / "pairs")
     assert (tmp_path / "reports" / "pairs.html").is_file() and run_dir.confirm_json.is_file()
-    ranked = run_dir.ranked(run_dir.info().objective)
+    ranked = choose(run_dir, run_dir.info().objective).ranking()
     assert len(ranked) >= 2 and all(r.status().best_value is not None for r in ranked)  # with the seed runs
     test_file = Path(yaml.safe_load(space.read_text())["data"]["test"])
     out = tmp_path / "predictions.jsonl"

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from stratsearch.choice import choose
 from stratsearch.cli import main
 from stratsearch.errors import Problems
 from stratsearch.objective import Objective
@@ -221,7 +222,7 @@ def test_a_dud_is_stopped_and_a_later_run_warm_starts_from_the_best(make_config,
     assert "stopped: not learning" in report and "1 stopped: not learning" in report  # leaderboard, summary
 
     # A later run: the user's portfolio first, then the earlier run's finished trials, best first.
-    best = [r.config()["config"] for r in earlier.ranked(Objective(metric="accuracy", mode="max"))]
+    best = [r.config()["config"] for r in choose(earlier, Objective(metric="accuracy", mode="max")).ranking()]
     assert len(best) == 1  # a stopped trial is not a warm start
     mine = {"optimizer": {"adamw": {"lr": 2e-3}}, "freeze_depth": 1}
     second = sweep_file(
@@ -230,7 +231,7 @@ def test_a_dud_is_stopped_and_a_later_run_warm_starts_from_the_best(make_config,
     assert main(run_args(second, tmp_path, "--quiet")) == 0
     later = RunDir(tmp_path / "runs" / "second")
     origins = [r.config()["origin"] for r in later.trials()]
-    ranked = [r.number for r in earlier.ranked(Objective(metric="accuracy", mode="max"))]
+    ranked = [r.number for r in choose(earlier, Objective(metric="accuracy", mode="max")).searched()]
     assert origins == ["portfolio 0", *(f"warm start runs/first trial {n}" for n in ranked)]
     configs = [r.config()["config"] for r in later.trials()]
     assert configs[0]["optimizer"]["adamw"]["lr"] == 2e-3 and configs[0]["freeze_depth"] == 1

@@ -9,13 +9,14 @@ candidates racing has dropped, is recomputed from them on every start, so a cras
 and runs nothing twice. A seed run that fails is run again once (`rundir.SeedGroup`); failing
 again, its candidate is unconfirmed and leaves the race.
 
-Everything that chooses (the winner, racing) reads the fresh seeds only: the search run was picked
-for scoring high, so its value is biased upwards (the winner's curse). It only breaks ties.
+Everything that chooses (the winner, in `choice.py`; racing) reads the fresh seeds only: the search
+run was picked for scoring high, so its value is biased upwards (the winner's curse).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from stratsearch.confirm.stats import (
     Interval,
     Paired,
     detectable,
+    holm,
     interval,
     paired,
     paired_examples,
@@ -176,17 +178,31 @@ class Confirmation:
             saved += (self.seeds - after) * (sum(walls) / len(walls) if walls else 0.0)
         return saved
 
-    def winner(self) -> Candidate | None:
-        """The best mean over fresh seeds (`Objective.strategy_key`, as `RunDir.ranked` orders the
-        run), among the confirmed candidates; None while none has a fresh seed."""
-        confirmed = [c for c in self.candidates if c.seed_group.confirmed]
-        if not confirmed:
+    def versus_baseline(self, winner: Candidate) -> VersusBaseline | None:
+        """The winner against the baseline, allowing for its having been the best of the k searched
+        candidates on the same seeds: each one's two-sided p against the baseline (over seeds ×
+        examples where the predictions are stored, else over seeds alone; 1 without two shared
+        fresh seeds), Holm-adjusted over the k. Among equal strategies the chance that any of them
+        (so the winner) is called better than the baseline is then at most α (bench/verdict.py)."""
+        base = self.by_source().get(self.baseline) if self.baseline is not None else None
+        if base is None or winner is base:
             return None
-        search = {c.source: c.values().get(0) for c in confirmed}
-        return min(
-            confirmed,
-            key=lambda c: self.objective.strategy_key(list(c.fresh_values().values()), search[c.source], c.source),
-        )
+        ps = {}
+        for c in self.candidates:
+            if c is not base:
+                on = self.compare(c, base)
+                p = on.crossed.p if on.crossed is not None else on.seeds.p
+                ps[c.source] = p if len(on.rounds) >= MIN_PAIRS and not math.isnan(p) else 1.0
+        adjusted = holm(ps)
+        return VersusBaseline(self.compare(winner, base), ps[winner.source], adjusted[winner.source], len(ps))
+
+
+@dataclass(frozen=True)
+class VersusBaseline:
+    comparison: Comparison  # winner − baseline over their shared fresh seeds
+    p: float  # its own two-sided p
+    adjusted: float  # Holm-adjusted over the k searched candidates, each compared with the baseline
+    k: int
 
 
 def comparable(config: dict[str, Any]) -> str:

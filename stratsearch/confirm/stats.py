@@ -232,6 +232,18 @@ def race(
     return leader, drops
 
 
+def holm(ps: dict[int, float]) -> dict[int, float]:
+    """Holm's step-down adjustment of k p-values (Holm 1979): the i-th smallest times k − i + 1,
+    made non-decreasing, at most 1. Rejecting where the adjusted p < α keeps the chance of any
+    false rejection among the k at most α, whichever of them one then looks at."""
+    order = sorted(ps, key=lambda c: ps[c])
+    out, running = {}, 0.0
+    for i, c in enumerate(order):
+        running = max(running, min(1.0, ps[c] * (len(order) - i)))
+        out[c] = running
+    return out
+
+
 def paired_examples(a: dict[int, np.ndarray], b: dict[int, np.ndarray], rounds: list[int]) -> Crossed | None:
     """`crossed` over `rounds`, when both candidates have every one's per-example contributions."""
     if not all(r in a and r in b and len(a[r]) == len(b[r]) for r in rounds):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stratsearch import faults, files
+from stratsearch.choice import choose
 from stratsearch.ensemble.combine import Prediction, greedy_counts, vote, weighted_mean
 from stratsearch.errors import StratsearchError
 from stratsearch.objective import Objective
@@ -156,14 +157,6 @@ def soup_method(pool: Pool) -> Blend:
 # --- the run-level step ----------------------------------------------------------------------------
 
 
-def pool_records(run_dir: RunDir, objective: Objective, top_k: int) -> list[TrialRecord]:
-    """The trials an ensemble draws on, best first: the top k of the run's ranking, and every run
-    of a confirmed winner (its seed runs make a seed ensemble of the winning strategy)."""
-    ranked = run_dir.ranked(objective)
-    winner = ranked[0].source() if ranked else None
-    return [r for i, r in enumerate(ranked) if i < top_k or r.source() == winner]
-
-
 def roles(records: list[TrialRecord]) -> dict[str, str]:
     """What each ensemble member is, where a confirmation makes it more than "a trial"."""
     sources = {r.source() for r in records if r.source() != r.number}
@@ -180,12 +173,13 @@ def roles(records: list[TrialRecord]) -> dict[str, str]:
 
 
 def keep_top_models(run_dir: RunDir, objective: Objective, top_k: int) -> None:
-    """Delete the saved models of finished trials outside the ensemble's pool (trials save theirs
-    while in the top k, confirmation runs always)."""
+    """Delete the saved models of finished trials the choice does not keep (`Choice.keep`: the top k,
+    the chosen strategy's runs, every confirmation candidate's runs)."""
     from stratsearch.train.artifacts import remove_model
 
-    kept = {r.number for r in pool_records(run_dir, objective, top_k)}
-    for record in run_dir.ranked(objective):
+    choice = choose(run_dir, objective)
+    kept = choice.keep(top_k)
+    for record in choice.ranking():
         if record.number not in kept:
             remove_model(record.folder)
 
@@ -268,9 +262,16 @@ def build_ensemble(pool: Pool, method: str) -> tuple[list[dict[str, Any]], dict[
 
 
 def write_ensemble(
-    run_dir: RunDir, pool: Pool, method: str, top_k: int, member_roles: dict[str, str] | None = None
+    run_dir: RunDir,
+    pool: Pool,
+    method: str,
+    top_k: int,
+    member_roles: dict[str, str] | None = None,
+    strategy: int | None = None,
 ) -> dict[str, Any]:
-    """Build the ensemble of `pool` and write the `ensemble/` folder; returns what ensemble.json holds."""
+    """Build the ensemble of `pool` and write the `ensemble/` folder; returns what ensemble.json holds.
+    `strategy`: the chosen strategy it was built for (`choice.py`), recorded so that an ensemble
+    never outlives the choice it was built for (`RunDir.read_ensemble`)."""
     import pandas as pd
 
     from stratsearch.predictions import save_predictions
@@ -284,6 +285,7 @@ def write_ensemble(
         "top_k": top_k,
         "requested": method,
         "members": [m.trial for m in pool.members],
+        "strategy": strategy,
         "roles": member_roles or {},
         **recipe,
         # chosen on the blend's (or the best single's) validation predictions, never the test's
@@ -314,19 +316,12 @@ def write_ensemble(
 
 def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: int, method: str) -> dict[str, Any]:
     """Ensemble a run's top-k finished trials (`stratsearch ensemble`, and the end of `run`)."""
-    from stratsearch.train.artifacts import has_model
     from stratsearch.train.trainer import pick_device, predict
 
-    records = pool_records(run_dir, objective, top_k)
+    choice = choose(run_dir, objective)
+    records = choice.pool(top_k)
     if not records:
-        raise StratsearchError(f"{run_dir}: no finished trial to ensemble")
-    missing = [r.number for r in records if not has_model(r.folder)]
-    if missing:
-        kept = sum(has_model(r.folder) for r in run_dir.ranked(objective))
-        raise StratsearchError(
-            f"--top-k {top_k}: trial(s) {missing} have no saved model; the sweep keeps the models of its"
-            f" top {kept} trials (ensemble.top_k in the space), so use --top-k {kept} or less"
-        )
+        raise StratsearchError(f"{run_dir}: no finished trial with a saved model to ensemble")
     targets = {"validation": data.validation.targets, "test": data.test.targets if data.test else None}
     device = pick_device()
     batch_size = 2 * records[0].config()["config"]["batch_size"]
@@ -344,4 +339,4 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
 
     members = load_members(records, evaluate, data.test is not None)
     pool = Pool(members, score, objective, evaluate, data.task.multi_label, decide)
-    return write_ensemble(run_dir, pool, method, top_k, roles(records))
+    return write_ensemble(run_dir, pool, method, top_k, roles(records), choice.strategy)

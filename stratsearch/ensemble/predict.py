@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratsearch.choice import choose, chosen_model, current_ensemble, stale_ensemble
 from stratsearch.ensemble.combine import Prediction, vote, weighted_mean
 from stratsearch.ensemble.methods import BEST_SINGLE
 from stratsearch.errors import DataError, StratsearchError
@@ -36,13 +37,14 @@ class Recipe:
 def recipe_for(run_dir: RunDir, info: RunInfo, best: bool) -> Recipe:
     from stratsearch.train.artifacts import has_model
 
+    choice = choose(run_dir, info.objective)
     if best:
-        ranked = run_dir.ranked(info.objective)
-        if not ranked or not has_model(ranked[0].folder):
-            raise StratsearchError(f"{run_dir}: no finished trial with a saved model")
-        decisions = json.loads((ranked[0].folder / "stratsearch.json").read_text()).get("decisions", {})
-        return Recipe(f"best single model (trial {ranked[0].number})", "mean", [ranked[0].folder], [1.0], decisions)
+        model = chosen_model(run_dir, choice)
+        decisions = json.loads((model.folder / "stratsearch.json").read_text()).get("decisions", {})
+        return Recipe(f"best single model (trial {model.number})", "mean", [model.folder], [1.0], decisions)
     ensemble = run_dir.read_ensemble()
+    if current_ensemble(run_dir, choice) is None:
+        raise StratsearchError(stale_ensemble(run_dir, choice))
     decisions = ensemble.get("decisions", {})
     if ensemble["rule"] == "soup":
         return Recipe(f"soup of trials {list(ensemble['weights'])}", "mean", [run_dir.soup_dir], [1.0], decisions)

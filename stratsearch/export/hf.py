@@ -61,40 +61,33 @@ class Exported:
 
 
 def source_of(run_dir: RunDir, info: RunInfo, trial: int | None) -> Source:
-    """`--trial N`, else the run's chosen model: its single best trial or its soup. A blend of several
-    models is no one model and cannot be exported."""
+    """`--trial N`, else the run's chosen model (`choice.py`): its soup where the ensemble is one,
+    else the chosen strategy's best run with a saved model, the verdict's model (a blend of several
+    models is no one model: it is said beside it)."""
+    from stratsearch.choice import choose, chosen_model, current_ensemble
     from stratsearch.train.artifacts import has_model
 
-    kept = [r.number for r in run_dir.ranked(info.objective) if has_model(r.folder)]
-    if trial is None and run_dir.has_ensemble():
-        ensemble = run_dir.read_ensemble()
-        members = [int(t) for t in ensemble["weights"]]
-        if ensemble["rule"] == "soup":
-            row = next(r for r in ensemble["table"] if r["method"] == "soup")
-            metric = info.metric
-            return Source(
-                run_dir.soup_dir,
-                f"soup of trials {members}",
-                row.get(f"validation_{metric}"),
-                row.get(f"test_{metric}"),
-            )
-        if len(members) > 1:
-            raise StratsearchError(
-                f"{run_dir}: the chosen ensemble ({ensemble['method']} of trials {members}) combines"
-                f" {len(members)} models, which no single model directory can hold; export one of them with"
-                f" --trial N (trials with a saved model: {kept}), or choose the soup with"
-                f" `stratsearch ensemble {run_dir} --method soup` first"
-            )
-        trial = members[0]
-    if trial is None:
-        if not kept:
-            raise StratsearchError(f"{run_dir}: no finished trial with a saved model")
-        trial = kept[0]
-    record = run_dir.trial(trial)
+    choice = choose(run_dir, info.objective)
+    ensemble = current_ensemble(run_dir, choice) if trial is None else None
+    members = [int(t) for t in ensemble["weights"]] if ensemble else []
+    if ensemble is not None and ensemble["rule"] == "soup":
+        row = next(r for r in ensemble["table"] if r["method"] == "soup")
+        metric = info.metric
+        return Source(
+            run_dir.soup_dir, f"soup of trials {members}", row.get(f"validation_{metric}"), row.get(f"test_{metric}")
+        )
+    record = chosen_model(run_dir, choice) if trial is None else run_dir.trial(trial)
     if not has_model(record.folder):
-        raise StratsearchError(f"{run_dir}: trial {trial} kept no model; trials with a saved model: {kept}")
+        kept = [r.number for r in choice.ranking() if has_model(r.folder)]
+        raise StratsearchError(f"{run_dir}: trial {record.number} kept no model; trials with a saved model: {kept}")
     status = record.status()
-    return Source(record.folder, f"trial {trial}", status.best_value, status.test_value(info.metric))
+    description = f"trial {record.number}"
+    if ensemble is not None and len(members) > 1:
+        description += (
+            f", the verdict's model (the {ensemble['method']} ensemble `predict` uses blends trials {members},"
+            " which no single model directory can hold; --trial N exports another)"
+        )
+    return Source(record.folder, description, status.best_value, status.test_value(info.metric))
 
 
 def export_model(run_dir: RunDir, out: Path, trial: int | None = None) -> Exported:

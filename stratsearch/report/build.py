@@ -63,24 +63,55 @@ def facts(view: RunView) -> list[tuple[str, str]]:
     pruning = pruning_findings(view)
     if pruning:
         rows.append(("compute saved by pruning", pruning[0].text))
-    ranked = view.ranked()
-    if ranked:
-        best = ranked[0]
-        rows.append(("best trial", f"{best.number}: validation {fmt(best.value)}, test {fmt(best.test) or 'n/a'}"))
-    baseline = view.baseline()
-    if baseline is not None and ranked:
-        gain = ranked[0].value - baseline.value
-        rows.append(
-            (
-                "baseline",
-                f"trial {baseline.number}: validation {fmt(baseline.value)}, test {fmt(baseline.test) or 'n/a'};"
-                f" best − baseline = {view.objective.signed(gain)} on validation",
-            )
-        )
+    rows += chosen_facts(view)
     outcome = view.ensemble_outcome()
     if outcome:
         figures = f"{outcome.split} {fmt(outcome.value)}, {outcome.gain:+.4f} vs the best single"
         rows.append(("ensemble", f"{outcome.method} over {outcome.members} models: {figures}"))
+    rows += [("ensemble", note) for note in view.notes]
+    return rows
+
+
+def chosen_facts(view: RunView) -> list[tuple[str, str]]:
+    """The chosen strategy and the baseline: on the fresh seeds where a confirmation chose it (the
+    figures the verdict rests on), else the search runs'."""
+    confirmation, winner = view.confirmation, view.choice.winner if view.choice else None
+    if confirmation is not None and winner is not None:
+        val, test = winner.fresh(), winner.fresh("test")
+        on_test = fmt(test.mean) if test.n else "n/a"
+        rows = [
+            (
+                "chosen",
+                f"trial {winner.source}, confirmed: validation {fmt(val.mean)}, test {on_test}"
+                f" (means over {val.n} fresh seed(s); its search run {fmt(winner.values().get(0)) or 'n/a'})",
+            )
+        ]
+        base = confirmation.by_source().get(confirmation.baseline) if confirmation.baseline is not None else None
+        if base is not None and base is not winner:
+            on = confirmation.compare(winner, base)
+            gap = f"; chosen − baseline = {view.objective.signed(on.seeds.diff.mean)}" if on.rounds else ""
+            rows.append(
+                (
+                    "baseline",
+                    f"trial {base.source}: validation {fmt(base.fresh().mean) if base.fresh().n else 'n/a'} over"
+                    f" {base.fresh().n} fresh seed(s){gap} on validation, paired by seed (the verdict tests it)",
+                )
+            )
+        return rows
+    ranked, baseline = view.ranked(), view.baseline()
+    if not ranked:
+        return []
+    best = ranked[0]
+    rows = [("best trial", f"{best.number}: validation {fmt(best.value)}, test {fmt(best.test) or 'n/a'}")]
+    if baseline is not None:
+        gain = best.value - baseline.value
+        rows.append(
+            (
+                "baseline",
+                f"trial {baseline.number}: validation {fmt(baseline.value)}, test {fmt(baseline.test) or 'n/a'};"
+                f" best − baseline = {view.objective.signed(gain)} on validation (one seed each, unconfirmed)",
+            )
+        )
     return rows
 
 

@@ -1,11 +1,11 @@
 """The report's decision: the verdict that leads it, and the confirmation over seeds behind it.
 
-With a confirmation, the winner is the candidate with the best mean over its fresh seeds (the
-search run is left out of every choice, as it was picked for scoring high; it only breaks ties),
-the same decision `predict --best`, `export` and the ensemble follow (`RunDir.ranked`), and it is
-compared with the baseline on those fresh seeds, paired by seed. Without one, or before any fresh
-seed finished, the verdict says that the ranking rests on one seed per configuration and how to
-confirm it.
+With a confirmation, the winner is the survivor of racing with the best mean over the fresh seeds
+the survivors share (`choice.py`: the search run is left out, as it was picked for scoring high),
+the same decision `predict --best`, `export` and the ensemble follow, and it is compared with the
+baseline on those fresh seeds, paired by seed, its p adjusted for its having been the best of k.
+Without one, or before any fresh seed finished, the verdict says that the ranking rests on one
+seed per configuration and how to confirm it.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def against_baseline(view: RunView, confirmation: Confirmation, winner: Candidat
     said = f"{view.objective.signed(diff)} on validation {view.metric}"
     seeds_only = f"{ci_words(view, seeds.diff.low, seeds.diff.high)}, {p_words(seeds.p)} over {seeds.n} fresh seeds"
     if test is None:  # predictions missing: the seeds alone
-        stats, p = seeds_only, seeds.p
+        stats = seeds_only
     else:
         low, high = test.interval()
         n = view.info.sizes.get("validation")
@@ -67,7 +67,13 @@ def against_baseline(view: RunView, confirmation: Confirmation, winner: Candidat
             f"{ci_words(view, low, high)}, p = {test.p:.2g} in a paired t-test over {test.seeds} fresh seeds ×"
             f" {n or 'the'} validation examples, which counts the noise of both; over the seeds alone {seeds_only}"
         )
-        p = test.p
+    tested = confirmation.versus_baseline(winner)
+    assert tested is not None  # the winner is not the baseline here
+    if tested.k > 1:
+        stats += (
+            f"; it was the best of {tested.k} searched candidates on these seeds, so its p is Holm-adjusted over"
+            f" the {tested.k} comparisons with the baseline: {tested.adjusted:.2g}"
+        )
     on_test = ""
     test_seeds = confirmation.compare(winner, base, "test").seeds
     if test_seeds.n >= 2:
@@ -75,7 +81,7 @@ def against_baseline(view: RunView, confirmation: Confirmation, winner: Candidat
             f"; on test {view.objective.signed(test_seeds.diff.mean)}"
             f" ({ci_words(view, test_seeds.diff.low, test_seeds.diff.high)} over the seeds alone)"
         )
-    if p < ALPHA and view.objective.better(diff, 0.0):
+    if tested.adjusted < ALPHA and view.objective.better(diff, 0.0):
         return f"It beat {label(base)}: {said} ({stats}){on_test}."
     return (
         f"Against {label(base)} it is within noise: {said} ({stats}){on_test}."
@@ -99,7 +105,7 @@ def verdict(view: RunView) -> list[str]:
             "This sweep traded two objectives, so no single trial wins: choose along the Pareto front."
             f" On {front_words(view, front)}"
         ]
-    winner = confirmation.winner() if confirmation else None
+    winner = view.choice.winner if view.choice else None
     if confirmation is None or winner is None:
         lines = single_seed_verdict(view)
         if confirmation is not None:
@@ -191,7 +197,7 @@ def confirmation_blocks(view: RunView) -> list[Any]:
     """The candidates' table and figure, and what the confirmation cost and saved."""
     confirmation = view.confirmation
     assert confirmation is not None
-    winner = confirmation.winner()
+    winner = view.choice.winner if view.choice else None
     rows = []
     for c in confirmation.candidates:
         search_run = c.values().get(0)
@@ -217,12 +223,15 @@ def confirmation_blocks(view: RunView) -> list[Any]:
         f"The top {len(confirmation.candidates)} candidates (the best distinct searched strategies and the"
         f" baseline) were trained again on up to {confirmation.seeds} fresh seed(s) each (seed + 1, + 2, …; full"
         f" epochs, no pruning): {len(runs)} runs, {spent / 60:.1f} min{share}. Mean ± standard deviation and"
-        " 95 % Student t intervals over the fresh seeds; the winner is the best mean over the fresh seeds"
-        " (the search run, picked for scoring high, only breaks ties). A seed run that failed ran once more."
+        " 95 % Student t intervals over the fresh seeds; the winner is the best mean over the fresh seeds that"
+        " the candidates racing kept all share (the search run, picked for scoring high, is left out; a tie"
+        " goes to the baseline). A seed run that failed ran once more."
         " Differences are tested over seeds × validation examples: a paired t-test on each run's"
         " per-example share of its score, with the seed and the examples as random effects, so that two"
         " or three seeds suffice when hundreds of examples agree (a test over seeds alone has one degree"
-        " of freedom with two seeds, and is given beside it)."
+        " of freedom with two seeds, and is given beside it). The winner's p against the baseline is"
+        " Holm-adjusted over every searched candidate's comparison with it, as the winner is the best of"
+        " them on the same seeds."
         f" Racing (that test, one-sided against the leader, from {MIN_PAIRS} paired seeds on,"
         " Bonferroni-corrected over every pair of candidates and every look, so that equal"
         f" candidates are dropped with a chance of at most α = {ALPHA} in all) saved {saved}."

@@ -167,6 +167,12 @@ def findings(view: RunView, importance: dict[str, float] | None = None, with_bes
 
 
 def best_findings(view: RunView) -> list[Finding]:
+    """The chosen strategy against the baseline: the verdict's own words where a confirmation chose
+    it (never the search runs' figures under a verdict that says otherwise), else the search's."""
+    if view.choice is not None and view.choice.winner is not None:
+        from stratsearch.report.confirmation import verdict
+
+        return [Finding(line, "the confirmation over fresh seeds") for line in verdict(view)]
     out: list[Finding] = []
     ranked = view.ranked()
     best = ranked[0]

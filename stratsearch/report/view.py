@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from stratsearch.confirm.plan import Confirmation, load_confirmation
+from stratsearch.choice import Choice, choose, current_ensemble, stale_ensemble
+from stratsearch.confirm.plan import Confirmation
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir, RunInfo
 
@@ -89,12 +90,13 @@ class RunView:
     run_dir: Path
     info: RunInfo
     trials: list[TrialView]  # every trial, confirmation runs included
-    order: list[int]  # numbers of the scored search trials, best first (RunDir.ranked with the pruned)
+    order: list[int]  # numbers of the scored search trials, best first (the choice's ranking, pruned too)
     dims: dict[str, Any]  # Optuna name → distribution
     ensemble: dict[str, Any] | None
     elapsed_s: float | None
     notes: list[str] = field(default_factory=list)
     confirmation: Confirmation | None = None
+    choice: Choice | None = None  # the run's choice (choice.py): the verdict, the summary and the leaderboard follow it
 
     def searched(self) -> list[TrialView]:
         """The search's own trials: every trial but the confirmation runs."""
@@ -214,7 +216,9 @@ def load_run(path: Path) -> RunView:
             )
         )
     runs = {t.number for t in trials if t.confirms is not None}
-    order = [r.number for r in run_dir.ranked(info.objective, include_pruned=True) if r.number not in runs]
-    ensemble = run_dir.read_ensemble() if run_dir.has_ensemble() else None
-    confirmation = load_confirmation(run_dir, info.objective)
-    return RunView(run_dir.path, info, trials, order, dims, ensemble, run_dir.elapsed() or None, [], confirmation)
+    choice = choose(run_dir, info.objective)
+    order = [r.number for r in choice.ranking(include_pruned=True) if r.number not in runs]
+    ensemble = current_ensemble(run_dir, choice)
+    notes = [stale_ensemble(run_dir, choice)] if ensemble is None and run_dir.has_ensemble() else []
+    elapsed = run_dir.elapsed() or None
+    return RunView(run_dir.path, info, trials, order, dims, ensemble, elapsed, notes, choice.confirmation, choice)

@@ -360,7 +360,15 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
     check_drift_objectives(objectives, sections["search"], data, problems)
     search = sections["search"]
     for i, baseline in enumerate(search.baseline if search else []):
-        baselines.append(parse_fixed(baseline, f"search.baseline[{i}]", task, model_dir, problems))
+        baselines.append(parsed := parse_fixed(baseline, f"search.baseline[{i}]", task, model_dir, problems))
+        longest = sections["budget"].max_epochs if sections["budget"] is not None else None
+        if parsed is not None and longest is not None and parsed.scalars.epochs > longest:
+            # ASHA would cut it at max_epochs and record the one reference as pruned
+            problems.add(
+                f"search.baseline[{i}].epochs",
+                f"{parsed.scalars.epochs} exceeds budget.max_epochs {longest}: the pruner would stop the baseline"
+                " early; lower the baseline's epochs or raise budget.max_epochs",
+            )
     if search is not None:
         for i, config in enumerate(search.portfolio if isinstance(search.portfolio, list) else []):
             parse_fixed(config, f"search.portfolio[{i}]", task, model_dir, problems)

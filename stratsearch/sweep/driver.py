@@ -295,11 +295,12 @@ def settle_in_flight(run_dir: RunDir, budget_ended: bool) -> None:
 
 def finish_ensemble(spec: SpaceSpec, run_dir: RunDir, data: Any, console: Any) -> None:
     """Keep only the top-k trials' models and ensemble them (the sweep's last step)."""
+    from stratsearch.choice import choose
     from stratsearch.ensemble.methods import ensemble_run, keep_top_models
 
     top_k = spec.ensemble.top_k
     keep_top_models(run_dir, spec.objective, top_k)
-    if not run_dir.ranked(spec.objective):
+    if choose(run_dir, spec.objective).strategy is None:
         console.print("no trial finished: no ensemble", markup=False)
         return
     console.print(f"ensembling the top {top_k} trials ({spec.ensemble.method})", markup=False)

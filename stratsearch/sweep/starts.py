@@ -70,13 +70,14 @@ def changes_from(config: dict[str, Any], default: dict[str, Any]) -> dict[str, A
 
 
 def warm_start_members(spec: SpaceSpec) -> list[tuple[str, dict[str, Any]]]:
+    from stratsearch.choice import choose
     from stratsearch.rundir import RunDir
 
     default = full_config({}, spec.task, spec.model_dir)
     members = []
     for path in spec.search.warm_start:
         run_dir = RunDir(spec.base_dir / path)
-        for record in run_dir.ranked(run_dir.info().objective)[:WARM_START_TOP]:
+        for record in choose(run_dir, run_dir.info().objective).searched()[:WARM_START_TOP]:
             members.append(
                 (f"warm start {path} trial {record.number}", changes_from(record.config()["config"], default))
             )

@@ -157,8 +157,11 @@ class TrialRunner:
 
     def in_top(self, value: float) -> bool:
         """Whether a trial ending with `value` ranks among the top k of the trials finished so far."""
+        from stratsearch.choice import choose
+
         ctx = self.context
-        ahead = sum(ctx.objective.better(r.status().best_value, value) for r in ctx.run_dir.ranked(ctx.objective))
+        choice = choose(ctx.run_dir, ctx.objective)
+        ahead = sum(ctx.objective.better(choice.statuses[r.number].best_value, value) for r in choice.ranking())
         return ahead < ctx.keep_top
 
     def finish(self, result: TrainResult, config: dict) -> None:

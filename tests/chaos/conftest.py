@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from stratsearch.choice import choose
 from stratsearch.faults import FAULT, MARK
 from stratsearch.rundir import RunDir
 from stratsearch.train.artifacts import has_model
@@ -125,7 +126,7 @@ def assert_whole(run_dir: Path, budget: int | None, reports: Path | None = None)
             assert rd.trial(t.number).status().objectives == t.values, f"trial {t.number}: study and folder differ"
     for path in [*run_dir.glob("*.json"), *run_dir.glob("trials/*/*.json"), *run_dir.glob("ensemble/*.json")]:
         json.loads(path.read_text())  # nothing half written
-    if rd.ranked(rd.info().objective):
+    if choose(rd, rd.info().objective).ranking():
         ensemble = rd.read_ensemble()
         assert all(has_model(rd.trial(int(t)).folder) for t in ensemble["weights"]) or ensemble["rule"] == "soup"
     if reports is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stratsearch.choice import choose
 from stratsearch.cli import main
 from stratsearch.predictions import read_predictions
 from stratsearch.rundir import RunDir
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.usefixtures("no_ray_left_behind")]
 
 
 def finished(run_dir: Path) -> list[int]:
-    return [r.number for r in RunDir(run_dir).ranked(RunDir(run_dir).info().objective)]
+    return [r.number for r in choose(RunDir(run_dir), RunDir(run_dir).info().objective).ranking()]
 
 
 def test_truncated_and_garbled_records_are_run_again_or_rebuilt(
