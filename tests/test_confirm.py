@@ -114,12 +114,14 @@ def saved_model(record: TrialRecord) -> None:
         (record.folder / name).write_text("{}")
 
 
-def seed_runs(run_dir: RunDir, first: int, seeds: dict[int, list[float | None]], rounds: range) -> int:
-    """Seed runs of each source, round by round, numbered from `first`; returns the next number."""
+def seed_runs(run_dir: RunDir, first: int, seeds: dict[int, list[float | None]], rounds: range, offset: int = 0) -> int:
+    """Seed runs of each source, round by round (`values[r - 1]` is round r + `offset`), numbered
+    from `first`; returns the next number."""
     number = first
     for r in rounds:
         for source, values in seeds.items():
-            trial(run_dir, number, values[r - 1], {"seed": r}, origin=CONFIRMATION, confirms=source, round=r)
+            at = r + offset
+            trial(run_dir, number, values[r - 1], {"seed": at}, origin=CONFIRMATION, confirms=source, round=at)
             number += 1
     return number
 

@@ -304,9 +304,10 @@ def plan_confirmation(
     return load_confirmation(run_dir, objective, plan)
 
 
-def record_seeds(run_dir: RunDir, seeds: int) -> None:
-    """Record the seeds a confirmation will run, when the time left allows fewer than were asked
-    (`asked` keeps what was, for a later `stratsearch confirm` with more time)."""
+def record_fit(run_dir: RunDir, candidates: list[int], seeds: int) -> None:
+    """Record the candidates and seeds a confirmation will run, when the time left allows fewer
+    than were asked (`asked` keeps the seeds that were, and `top_k` stays: a later `stratsearch
+    confirm` with more time asks for every one again)."""
     raw = read_json(run_dir.confirm_json)
     asked = max(int(raw.get("asked", 0)), int(raw.get("seeds", 0)))
-    write_json(run_dir.confirm_json, {**raw, "seeds": seeds, "asked": asked})
+    write_json(run_dir.confirm_json, {**raw, "candidates": candidates, "seeds": seeds, "asked": asked})

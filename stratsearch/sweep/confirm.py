@@ -9,10 +9,13 @@ candidates significantly worse than the leader. A seed run that failed is owed o
 With a time budget, the search phase leaves a reserve for this phase: `Reserve` ends the search
 once the time left is what the seed runs still owed would take (each candidate's own measured
 full run, a pruned one scaled up to its full epochs, the slowest of each wave of parallel runs),
-capped at `RESERVE_SHARE` of the budget so that a long budget with slow trials still searches.
-The confirmation then runs the rounds that fit in the time left (fewer seeds, said so, when not
-all do), and a round is started only when it ends less than one run's time past the deadline:
-the run overruns its budget by less than one trial's time.
+capped at `RESERVE_SHARE` of the budget so that a long budget with slow trials still searches,
+but never less than a test needs (the best searched strategy and the baseline on two fresh
+seeds), up to `TEST_SHARE`. The confirmation is then planned for a test (`fit_to_time`): fewer
+seeds while every candidate keeps two, else fewer candidates, one seed only where even the best
+and the baseline cannot have two, each said before it starts; a round is started only when it
+ends less than one run's time past the deadline: the run overruns its budget by less than one
+trial's time.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.stopper import Stopper
 
 from stratsearch import faults
-from stratsearch.confirm.plan import CONFIRMATION, Candidate, Confirmation, plan_confirmation, record_seeds
-from stratsearch.confirm.stats import ALPHA, POWER
+from stratsearch.confirm.plan import CONFIRMATION, Candidate, Confirmation, plan_confirmation, record_fit
+from stratsearch.confirm.stats import ALPHA, MIN_PAIRS, POWER
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir
 
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
     from stratsearch.space.load import Confirm
     from stratsearch.sweep.trial import SweepContext
 
-RESERVE_SHARE = 0.5  # the most of a time budget held back for the confirmation
+RESERVE_SHARE = 0.5  # the most of a time budget held back for the whole confirmation asked for
+TEST_SHARE = 0.75  # … and for the least that gives a test: the best strategy and the baseline on two fresh seeds
 
 
 def run_seconds(candidate: Candidate) -> float:
@@ -89,17 +93,27 @@ def reserve_seconds(
 
 class Reserve(Stopper):
     """Ends the search phase (every trial in flight, as the time budget would) when only the
-    confirmation's reserve is left before `deadline` (an epoch time); the reserve is at most `cap`
-    seconds (`RESERVE_SHARE` of the budget). Each round pays a Tune start as long as the search's
-    own (`start_seconds` from `began`)."""
+    confirmation's reserve is left before `deadline` (an epoch time): what the confirmation asked
+    for, at most `cap` seconds (`RESERVE_SHARE` of the budget), but at least what a test needs (the
+    best searched strategy and the baseline on two fresh seeds), at most `test_cap` seconds
+    (`TEST_SHARE`). Each round pays a Tune start as long as the search's own (`start_seconds`
+    from `began`)."""
 
     RECHECK_S = 1.0  # Tune asks every loop; the folders are read again only where they changed
 
     def __init__(
-        self, run_dir: RunDir, objective: Objective, confirm: Confirm, at_once: int, deadline: float, cap: float
+        self,
+        run_dir: RunDir,
+        objective: Objective,
+        confirm: Confirm,
+        at_once: int,
+        deadline: float,
+        cap: float,
+        test_cap: float | None = None,
     ):
-        self.args = (run_dir, objective, confirm, at_once)
-        self.deadline, self.cap = deadline, cap
+        test = confirm.model_copy(update={"top_k": 1, "seeds": min(confirm.seeds, MIN_PAIRS)})
+        self.plans = [(run_dir, objective, confirm, at_once), (run_dir, objective, test, at_once)]
+        self.deadline, self.caps = deadline, (cap, cap if test_cap is None else test_cap)
         self.began = time.time()
         self.start_s: float | None = None  # measured once the search's first trial has started
         self.checked = 0.0
@@ -113,41 +127,97 @@ class Reserve(Stopper):
         if now - self.checked >= self.RECHECK_S:
             self.checked = now
             if self.start_s is None:
-                self.start_s = start_seconds(self.args[0], self.began)
-            need = reserve_seconds(*self.args, start_s=self.start_s or 0.0)
-            self.stop = need is not None and now + min(need, self.cap) >= self.deadline
+                self.start_s = start_seconds(self.plans[0][0], self.began)
+            asked, test = (reserve_seconds(*plan, start_s=self.start_s or 0.0) for plan in self.plans)
+            if asked is not None and test is not None:
+                need = max(min(asked, self.caps[0]), min(test, self.caps[1]))
+                self.stop = now + need >= self.deadline
         return self.stop
 
 
-def fit_to_time(
-    run_dir: RunDir, confirmation: Confirmation, at_once: int, left: float, start_s: float, console: Any
-) -> Confirmation:
-    """Fewer fresh seeds when the rounds owed (each with its Tune start `start_s`) do not all fit in
-    the `left` seconds (a round may end less than one run's time past them), said and recorded (a
-    later `confirm` with more time asks for them again)."""
+def rounds_that_fit(confirmation: Confirmation, at_once: int, left: float, start_s: float) -> int:
+    """The last round owed that ends in the `left` seconds (each with its Tune start `start_s`; a
+    round may end less than one run's time past them), or the last round already settled."""
     rounds = rounds_seconds(confirmation, at_once)
     spent, fits = 0.0, rounds[0][0] - 1 if rounds else confirmation.seeds
     for r, seconds, longest in rounds:
         if spent + start_s + seconds > left + longest:
             break
         spent, fits = spent + start_s + seconds, r
-    if fits >= confirmation.seeds:
+    return fits
+
+
+def for_a_test(confirmation: Confirmation, fits: Any) -> Confirmation:
+    """The confirmation with candidates left out, the lowest search score first, until the rounds a
+    test needs (MIN_PAIRS fresh seeds) fit (`fits`: confirmation → rounds that fit). Never the
+    baseline, the best searched candidate, or one that has run a seed already."""
+    need = min(confirmation.seeds, MIN_PAIRS)
+    o = confirmation.objective
+    plan = confirmation
+    while fits(plan) < need:
+        searched = [c for c in plan.candidates if c.source != plan.baseline]
+        ran = {c.source for c in searched if c.seed_group.ended()}
+        best = min(searched, key=lambda c: search_key(o, c), default=None)
+        droppable = [c for c in searched if c is not best and c.source not in ran]
+        if not droppable:
+            break
+        last = max(droppable, key=lambda c: search_key(o, c))
+        plan = dataclasses.replace(plan, candidates=[c for c in plan.candidates if c is not last])
+    return plan
+
+
+def search_key(objective: Objective, c: Candidate) -> tuple[float, int]:
+    """Best search run first; a search run with no value (failed) last."""
+    value = c.runs[0].validation if 0 in c.runs else None
+    return (objective.sort_key(value) if value is not None else float("inf")), c.source
+
+
+def fit_to_time(
+    run_dir: RunDir, confirmation: Confirmation, at_once: int, left: float, start_s: float, console: Any
+) -> Confirmation:
+    """The confirmation that fits in the `left` seconds, planned for a test: all it asks where that
+    fits; else fewer seeds, as long as every candidate keeps two (MIN_PAIRS); else fewer candidates
+    (`for_a_test`) so that the best searched one and the baseline have two; one seed only where
+    even those two cannot, said before it starts with the time a test would have needed. What is
+    planned is recorded (a later `confirm` with more time asks for the rest again)."""
+
+    def fits(plan: Confirmation) -> int:
+        return rounds_that_fit(plan, at_once, left, start_s)
+
+    asked, need = confirmation.seeds, min(confirmation.seeds, MIN_PAIRS)
+    if fits(confirmation) >= asked:
         return confirmation
-    per_round = rounds[0][1] / 60
-    if fits == 0:
+    plan = confirmation if fits(confirmation) >= need else for_a_test(confirmation, fits)
+    seeds = min(asked, fits(plan))
+    per_round = rounds_seconds(plan, at_once)[0][1] / 60
+    where = f"about {per_round:.1f} min a round, {left / 60:.1f} min left"
+    left_out = [c.source for c in confirmation.candidates if c not in plan.candidates]
+    if left_out:
         console.print(
-            f"no time left for a round of the confirmation (about {per_round:.1f} min a round,"
-            f" {left / 60:.1f} min left): the ranking stays unconfirmed",
+            f"confirmation planned for a test: trial(s) {left_out} left out (lowest search scores), so that"
+            f" {len(plan.candidates)} candidates get {seeds} fresh seed(s) each, of {asked} asked ({where})",
             markup=False,
         )
-    else:
+    if seeds < need:
+        two = dataclasses.replace(plan, seeds=need)
+        test_s = sum(start_s + s for _, s, _ in rounds_seconds(two, at_once))
         console.print(
-            f"confirmation sized to the time left: {fits} fresh seed(s) instead of {confirmation.seeds}"
-            f" (about {per_round:.1f} min a round, {left / 60:.1f} min left)",
+            (
+                f"no time left for a round of the confirmation ({where}): the ranking stays unconfirmed."
+                if seeds == 0
+                else f"one fresh seed only ({where}): no test of the winner against the baseline is possible."
+            )
+            + f" A test ({need} fresh seeds for the best searched strategy and the baseline) needs about"
+            f" {test_s / 60:.1f} min after the search: a time budget about {(test_s - left) / 60:.1f} min longer"
+            f" would have given one; `stratsearch confirm {run_dir.path}` gives it now",
             markup=False,
         )
-    record_seeds(run_dir, fits)
-    return dataclasses.replace(confirmation, seeds=fits)
+    elif seeds < asked and not left_out:
+        console.print(
+            f"confirmation sized to the time left: {seeds} fresh seed(s) instead of {asked} ({where})", markup=False
+        )
+    record_fit(run_dir, [c.source for c in plan.candidates], seeds)
+    return dataclasses.replace(plan, seeds=seeds)
 
 
 def say_detectable(confirmation: Confirmation, run_dir: RunDir, console: Any) -> None:
@@ -241,8 +311,8 @@ def run_confirmation(
         start_s = start_seconds(run_dir, began) or start_s
         progress.raise_if_halted()
         reconcile(study, run_dir)
-        seeds = confirmation.seeds
-        confirmation = plan_confirmation(run_dir, objective, confirm.top_k, seeds)
+        # the candidates recorded (top_k 0 adds none: those `fit_to_time` left out stay out)
+        confirmation = plan_confirmation(run_dir, objective, 0, confirmation.seeds)
         for source, (after, drop) in confirmation.dropped().items():
             if after == round_:
                 console.print(

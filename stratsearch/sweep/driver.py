@@ -23,7 +23,7 @@ from stratsearch.confirm.plan import CONFIRMATION, plan_confirmation
 from stratsearch.errors import StratsearchError
 from stratsearch.rundir import FINAL, RunDir, TrialRecord
 from stratsearch.space.load import Confirm, SpaceSpec, parse_time
-from stratsearch.sweep.confirm import RESERVE_SHARE, Reserve, run_confirmation
+from stratsearch.sweep.confirm import RESERVE_SHARE, TEST_SHARE, Reserve, run_confirmation
 from stratsearch.sweep.duds import trivial_scores
 from stratsearch.sweep.resources import PerTrial, check_cluster
 from stratsearch.sweep.search import OBJECTIVE, PRUNERS, DefineByRun, sampler_name, session_sampler
@@ -120,11 +120,12 @@ def run_sweep(
                 )
                 reserve = None
                 if deadline is not None and budget_s is not None and confirm.seeds:
-                    cap = RESERVE_SHARE * budget_s
-                    reserve = Reserve(run_dir, spec.objective, confirm, at_once, deadline, cap)
+                    cap, test_cap = RESERVE_SHARE * budget_s, TEST_SHARE * budget_s
+                    reserve = Reserve(run_dir, spec.objective, confirm, at_once, deadline, cap, test_cap)
                     console.print(
                         f"the search leaves the confirmation the time its seed runs need, at most {cap / 60:.1f}"
-                        f" min ({RESERVE_SHARE:.0%} of the budget)",
+                        f" min ({RESERVE_SHARE:.0%} of the budget), and at least what a test of the best strategy"
+                        f" against the baseline needs, up to {test_cap / 60:.1f} min ({TEST_SHARE:.0%})",
                         markup=False,
                     )
                 console.print(prefix_usage(model_path), markup=False)
