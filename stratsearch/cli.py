@@ -285,6 +285,12 @@ def print_ensemble(summary: dict) -> None:
         name = f"{row['method']} *" if row["chosen"] else row["method"]
         table.add_row(Text(name), Text(row["members"]), *cells, Text(row.get("note") or ""))
     console.print(table)
+    if summary.get("left_out"):
+        console.print(
+            f"trial(s) {summary['left_out']} of the top {summary['top_k']} kept no model (a sweep keeps those of its"
+            " top ensemble.top_k trials and of the confirmation's candidates): left out of the ensemble",
+            markup=False,
+        )
     line = f"chosen: {summary['method']}"
     if summary.get("fallback"):
         line += f" ({summary['fallback']})"

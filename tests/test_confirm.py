@@ -328,7 +328,7 @@ def test_the_ranking_reads_a_trial_folder_again_only_once_it_changed(tmp_path: P
 
 
 def confirming_space(make_config, tmp_path: Path, trials: int, confirm: dict, **budget: object) -> Path:
-    path = sweep_space(make_config, tmp_path, trials=trials, baseline=[{}])
+    path = sweep_space(make_config, tmp_path, trials=trials, baseline=[{"epochs": 2}])
     config = yaml.safe_load(path.read_text())
     config["confirm"] = confirm
     config["budget"] |= budget

@@ -115,9 +115,11 @@ def test_ensemble_and_predict_errors_exit_2(make_config, tmp_path: Path, capsys)
     write_jsonl(bad, [{"text": "good film"}, {"text": "  "}])
     assert main(["predict", str(run_dir), str(bad)]) == 2
     assert "line 2, column 'text': empty text" in capsys.readouterr().err
-    assert main(["ensemble", str(run_dir), "--top-k", "2"]) == 2
-    err = capsys.readouterr().err
-    assert "have no saved model" in err and "use --top-k 1 or less" in err
+    # a trial of the top k that kept no model is left out of the pool, and said
+    assert main(["ensemble", str(run_dir), "--top-k", "2"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "of the top 2 kept no model" in said and "left out of the ensemble" in said
+    assert len(stored(run_dir)["members"]) == 1 and len(stored(run_dir)["left_out"]) == 1
     assert main(["predict", str(tmp_path), str(bad)]) == 2
     assert "not a run directory (no run.json)" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:

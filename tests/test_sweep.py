@@ -29,6 +29,7 @@ def test_sweep_runs_records_and_fails_one_trial(make_config, tmp_path: Path) -> 
     # The baseline diverges (SGD at lr 1e12, no clipping): it must end `failed` with its reason
     # while the sweep completes the other trials.
     diverging = {"optimizer": {"sgd": {"lr": 1.0e12, "momentum": 0.0}}, "grad_clip": 0.0, "schedule": "constant"}
+    diverging["epochs"] = 2  # within budget.max_epochs
     path = sweep_space(make_config, tmp_path, trials=4, baseline=[diverging])
     runs = tmp_path / "runs"
     assert main(run_args(path, runs.parent, "--quiet")) == 0

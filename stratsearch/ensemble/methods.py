@@ -268,10 +268,12 @@ def write_ensemble(
     top_k: int,
     member_roles: dict[str, str] | None = None,
     strategy: int | None = None,
+    left_out: list[int] | None = None,
 ) -> dict[str, Any]:
     """Build the ensemble of `pool` and write the `ensemble/` folder; returns what ensemble.json holds.
     `strategy`: the chosen strategy it was built for (`choice.py`), recorded so that an ensemble
-    never outlives the choice it was built for (`RunDir.read_ensemble`)."""
+    never outlives the choice it was built for (`choice.current_ensemble`); `left_out`: trials of the
+    top k that kept no model, said beside it."""
     import pandas as pd
 
     from stratsearch.predictions import save_predictions
@@ -286,6 +288,7 @@ def write_ensemble(
         "requested": method,
         "members": [m.trial for m in pool.members],
         "strategy": strategy,
+        "left_out": left_out or [],
         "roles": member_roles or {},
         **recipe,
         # chosen on the blend's (or the best single's) validation predictions, never the test's
@@ -316,12 +319,15 @@ def write_ensemble(
 
 def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: int, method: str) -> dict[str, Any]:
     """Ensemble a run's top-k finished trials (`stratsearch ensemble`, and the end of `run`)."""
+    from stratsearch.train.artifacts import has_model
     from stratsearch.train.trainer import pick_device, predict
 
     choice = choose(run_dir, objective)
     records = choice.pool(top_k)
     if not records:
-        raise StratsearchError(f"{run_dir}: no finished trial with a saved model to ensemble")
+        kept = "" if choice.strategy is None else " that kept its model"
+        raise StratsearchError(f"{run_dir}: no finished trial{kept} to ensemble")
+    left_out = [r.number for r in choice.ranking()[:top_k] if not has_model(r.folder)]
     targets = {"validation": data.validation.targets, "test": data.test.targets if data.test else None}
     device = pick_device()
     batch_size = 2 * records[0].config()["config"]["batch_size"]
@@ -339,4 +345,4 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
 
     members = load_members(records, evaluate, data.test is not None)
     pool = Pool(members, score, objective, evaluate, data.task.multi_label, decide)
-    return write_ensemble(run_dir, pool, method, top_k, roles(records), choice.strategy)
+    return write_ensemble(run_dir, pool, method, top_k, roles(records), choice.strategy, left_out)

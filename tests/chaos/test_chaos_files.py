@@ -146,7 +146,7 @@ def test_degenerate_runs_end_with_a_report_never_a_traceback(make_config, tmp_pa
         top["budget"] = {"trials": 1, "max_epochs": 2}
     else:  # the baseline diverges, and it is the only trial
         top["budget"] = {"trials": 1, "max_epochs": 2}
-        top["search"] = {"baseline": [{"optimizer": {"sgd": {"lr": 1.0e12}}, "grad_clip": 0.0}]}
+        top["search"] = {"baseline": [{"optimizer": {"sgd": {"lr": 1.0e12}}, "grad_clip": 0.0, "epochs": 2}]}
     space = chaos_space(make_config, tmp_path, case, trials=1, **top)
     out = spawn(space, tmp_path)  # a process of its own: its stderr is all the user would see
     code, err = out.rc, out.stderr
