@@ -58,11 +58,23 @@ class Choice:
     def pool(self, top_k: int) -> list[TrialRecord]:
         """The trials an ensemble draws on, best first: the first `top_k` of the ranking that kept a
         model, and every run of the chosen strategy that kept one (its seed runs make a seed
-        ensemble of it). A run without a model is left out rather than failing the ensemble."""
+        ensemble of it). After a confirmation, its fresh seed runs alone (`honest_pool`). A run
+        without a model is left out rather than failing the ensemble."""
         from stratsearch.train.artifacts import has_model
 
         saved = [r for r in self.ranking() if has_model(r.folder)]
+        if self.honest_pool:
+            saved = [r for r in saved if r.source() != r.number]
         return [r for i, r in enumerate(saved) if i < top_k or r.source() == self.strategy]
+
+    @property
+    def honest_pool(self) -> bool:
+        """Whether the ensemble is chosen on fresh seed runs. A search run's validation predictions
+        are those that made it a top trial: picked for scoring high, they flatter it (the winner's
+        curse), and greedy selection, soup membership and the best single model chosen on them
+        favour the most flattered run. A confirmation's seed runs were not picked on their own
+        validation scores."""
+        return self.winner is not None
 
     def keep(self, top_k: int) -> set[int]:
         """Trials whose saved models must stay: the ranking's top `top_k`, the chosen strategy's runs,

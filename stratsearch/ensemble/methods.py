@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from stratsearch.train.data import Dataset
 
 BEST_SINGLE = "best single"
+# Whose validation predictions the methods choose on (`Choice.honest_pool`), as ensemble.json says.
+FRESH_RUNS = "the confirmation's fresh seed runs, whose validation predictions no selection inflated"
+SEARCH_RUNS = (
+    "the search runs' validation predictions, which flatter them (each was kept for scoring high):"
+    " a confirmation over seeds would choose on fresh runs"
+)
 MEAN_OF_SINGLES = "mean of singles"
 
 
@@ -269,11 +275,13 @@ def write_ensemble(
     member_roles: dict[str, str] | None = None,
     strategy: int | None = None,
     left_out: list[int] | None = None,
+    chosen_on: str = "",
 ) -> dict[str, Any]:
     """Build the ensemble of `pool` and write the `ensemble/` folder; returns what ensemble.json holds.
     `strategy`: the chosen strategy it was built for (`choice.py`), recorded so that an ensemble
     never outlives the choice it was built for (`choice.current_ensemble`); `left_out`: trials of the
-    top k that kept no model, said beside it."""
+    top k that kept no model, said beside it; `chosen_on`: whose validation predictions the
+    methods' choices were made on."""
     import pandas as pd
 
     from stratsearch.predictions import save_predictions
@@ -289,6 +297,7 @@ def write_ensemble(
         "members": [m.trial for m in pool.members],
         "strategy": strategy,
         "left_out": left_out or [],
+        "chosen_on": chosen_on,
         "roles": member_roles or {},
         **recipe,
         # chosen on the blend's (or the best single's) validation predictions, never the test's
@@ -345,4 +354,5 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
 
     members = load_members(records, evaluate, data.test is not None)
     pool = Pool(members, score, objective, evaluate, data.task.multi_label, decide)
-    return write_ensemble(run_dir, pool, method, top_k, roles(records), choice.strategy, left_out)
+    chosen_on = FRESH_RUNS if choice.honest_pool else SEARCH_RUNS
+    return write_ensemble(run_dir, pool, method, top_k, roles(records), choice.strategy, left_out, chosen_on)

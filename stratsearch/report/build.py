@@ -284,6 +284,8 @@ def search_figures(view: RunView) -> list:
 
 def ensemble_blocks(view: RunView) -> list:
     blocks: list = [ensemble_table(view)]
+    if view.ensemble.get("chosen_on"):
+        blocks.append(Paragraph(f"The methods chose (greedy's members, the soup's) on {view.ensemble['chosen_on']}."))
     if view.ensemble.get("roles"):
         said = "; ".join(f"{t}: {role}" for t, role in view.ensemble["roles"].items())
         blocks.append(Paragraph(f"Members from the confirmation over seeds — {said}."))
