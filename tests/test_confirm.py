@@ -431,6 +431,19 @@ def test_confirm_command_on_a_finished_run_then_extends_it(make_config, tmp_path
     assert second[: len(first)] == first or set(first) <= set(second)
     assert sorted(r for _, r, _ in second) == [1, 1, 2, 2]  # only the new round ran
     assert "Verdict" in (tmp_path / "reports" / "tiny-sweep.html").read_text()
+    # every command follows the one choice: the ensemble was built for it, `predict --best` and
+    # `export` use its model
+    choice = choose(RunDir(run_dir), ACCURACY)
+    model = choice.model_run()
+    assert model is not None and model.source() == choice.strategy
+    assert json.loads((run_dir / "ensemble" / "ensemble.json").read_text())["strategy"] == choice.strategy
+    capsys.readouterr()
+    test_file = str(tmp_path / "test.jsonl")
+    assert main(["predict", str(run_dir), test_file, "--best", "--out", str(tmp_path / "best.jsonl")]) == 0
+    assert f"best single model (trial {model.number})" in capsys.readouterr().err
+    assert main(["predict", str(run_dir), test_file, "--out", str(tmp_path / "ensemble.jsonl")]) == 0
+    assert main(["export", str(run_dir), str(tmp_path / "export")]) == 0
+    assert f"exported the trial {model.number}" in " ".join(capsys.readouterr().err.split())
     capsys.readouterr()
     assert main(["confirm", str(tmp_path / "nowhere")]) == 2
     assert "not a run directory" in capsys.readouterr().err
