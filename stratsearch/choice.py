@@ -91,27 +91,29 @@ class Choice:
 def confirmed_winner(confirmation: Confirmation) -> Candidate | None:
     """The confirmation's winner among its survivors on their shared fresh rounds; None while no
     survivor has a fresh seed."""
+    return next(iter(survivors(confirmation)), None)
+
+
+def survivors(confirmation: Confirmation) -> list[Candidate]:
+    """The candidates racing kept that have a fresh seed (a dropped candidate, or one whose seed run
+    failed every attempt, is out), the winner first: by their mean over the fresh rounds they all
+    share, then the baseline, then the earlier trial."""
     dropped = confirmation.dropped()
     alive = [c for c in confirmation.candidates if c.seed_group.confirmed and c.source not in dropped]
     if not alive:
-        return None
+        return []
     shared = set.intersection(*(set(c.fresh_values()) for c in alive))
 
     def key(c: Candidate) -> tuple[float, bool, int]:
         values = c.fresh_values()
         rounds = shared or values  # no round all share (one failed where another ran): each its own
-        mean = sum(values[r] for r in rounds) / len(rounds)
-        return confirmation.objective.sort_key(mean), c.source != confirmation.baseline, c.source
+        return (
+            confirmation.objective.sort_key(mean(values[r] for r in rounds)),
+            c.source != confirmation.baseline,
+            c.source,
+        )
 
-    return min(alive, key=key)
-
-
-def survivors(confirmation: Confirmation, winner: Candidate | None) -> list[Candidate]:
-    """The candidates still in the race, the winner first, then by their mean over fresh seeds."""
-    dropped = confirmation.dropped()
-    alive = [c for c in confirmation.candidates if c.seed_group.confirmed and c.source not in dropped]
-    o = confirmation.objective
-    return sorted(alive, key=lambda c: (c is not winner, o.sort_key(mean(c.fresh_values().values())), c.source))
+    return sorted(alive, key=key)
 
 
 def mean(values: Iterable[float]) -> float:
@@ -123,9 +125,9 @@ def choose(run_dir: RunDir, objective: Objective) -> Choice:
     """The run's choice, read from its folders now."""
     statuses = {r.number: (r, s) for r, s in run_dir.statuses() if s.scored}
     confirmation = load_confirmation(run_dir, objective)
-    winner = confirmed_winner(confirmation) if confirmation else None
-    # strategies in the order the confirmation puts them: the winner, then the other survivors
-    place = {c.source: i for i, c in enumerate(survivors(confirmation, winner))} if winner and confirmation else {}
+    alive = survivors(confirmation) if confirmation else []
+    winner = alive[0] if alive else None
+    place = {c.source: i for i, c in enumerate(alive)}  # strategies as the confirmation orders them
 
     def own(number: int) -> tuple:
         s = statuses[number][1]
