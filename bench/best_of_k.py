@@ -41,6 +41,7 @@ from stratsearch.objective import Objective
 
 EXAMPLES, BLOCKS = 600, 100
 SEED_SDS = (0.15, 0.03)  # a run's seed shift, in logit
+BETTER = 0.4  # the better candidate's shift on every example, in logit (power rows)
 LEANING_SD = 0.8  # a strategy's own leaning on each example, in logit
 ACCURACY = Objective(metric="accuracy", mode="max")
 RESULTS = Path(__file__).resolve().parent / "results" / "best_of_k.txt"
@@ -56,13 +57,16 @@ class Simulated:
         return self.blocks.get(trial)
 
 
-def draw(rng: np.random.Generator, k: int, seeds: int, difficulty: np.ndarray, seed_sd: float) -> Confirmation:
-    """k searched candidates and the baseline (source 0), all one strategy, on `seeds` fresh rounds."""
+def draw(
+    rng: np.random.Generator, k: int, seeds: int, difficulty: np.ndarray, seed_sd: float, better: float = 0.0
+) -> Confirmation:
+    """k searched candidates and the baseline (source 0), all one strategy but candidate 1, better by
+    `better` in logit, on `seeds` fresh rounds."""
     examples = Simulated()
     candidates, number = [], 100
     for source in range(k + 1):
         candidate = Candidate(source, "baseline" if source == 0 else "sampler", {"seed": 0})
-        leaning = difficulty + rng.normal(0, LEANING_SD, EXAMPLES)
+        leaning = difficulty + rng.normal(0, LEANING_SD, EXAMPLES) + (better if source == 1 else 0.0)
         for r in range(1, seeds + 1):
             right = rng.random(EXAMPLES) < 1 / (1 + np.exp(-(leaning + rng.normal(0, seed_sd))))
             examples.blocks[number] = right.reshape(-1, BLOCKS).mean(axis=0)  # example i → block i mod B
@@ -111,6 +115,18 @@ def main() -> int:
                     hits += (before(confirmation), after(confirmation))
                 rate = hits / draws
                 lines.append(f"{seed_sd:7.2f}  {k:10d}  {seeds:11d}   {rate[0]:6.1%}  {rate[1]:6.1%}")
+    lines += ["", f"power: candidate 1 better by {BETTER} in logit, the others equal to the baseline, seed sd 0.15"]
+    lines.append("candidates  fresh seeds  mean gap   before   after")
+    for k in (1, 3, 6):
+        for seeds in (2, 3):
+            hits, gaps = np.zeros(2), []
+            for _ in range(draws // 4):
+                confirmation = draw(rng, k, seeds, rng.normal(2.2, 2.5, EXAMPLES), 0.15, BETTER)
+                better, base = confirmation.candidates[1], confirmation.candidates[0]
+                gaps.append(confirmation.compare(better, base).seeds.diff.mean)
+                hits += (before(confirmation), after(confirmation))
+            rate = hits / (draws // 4)
+            lines.append(f"{k:10d}  {seeds:11d}  {np.mean(gaps) * 100:+5.1f} pt   {rate[0]:6.1%}  {rate[1]:6.1%}")
     text = "\n".join(lines)
     print(text)
     RESULTS.write_text(text + "\n")

@@ -59,6 +59,7 @@ def run(dataset: str, seed: int) -> Path:
 
 
 def measure(run_path: Path) -> dict:
+    from stratsearch.choice import confirmed_winner
     from stratsearch.confirm.plan import CONFIRMATION, load_confirmation
     from stratsearch.rundir import RunDir
 
@@ -66,7 +67,7 @@ def measure(run_path: Path) -> dict:
     info = run_dir.info()
     confirmation = load_confirmation(run_dir, info.objective)
     assert confirmation is not None, f"{run_path}: no confirmation"
-    winner = confirmation.winner()
+    winner = confirmed_winner(confirmation)
     searched = [(r, s) for r, s in run_dir.statuses() if r.config().get("origin") != CONFIRMATION]
     plain = max(((r, s) for r, s in searched if s.status == "finished"), key=lambda p: (p[1].best_value, -p[0].number))[
         0

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stratsearch.choice import choose
 from stratsearch.confirm.plan import CONFIRMATION
 from stratsearch.objective import Objective
 from stratsearch.rundir import READ, RunDir, write_json
@@ -41,7 +42,7 @@ def timed(call) -> float:
 def confirmed(path: Path) -> None:
     """Three candidates (the best two trials and the baseline) on two fresh seeds each."""
     run_dir = RunDir(path)
-    ranked = [r.number for r in run_dir.ranked(ACCURACY)]
+    ranked = [r.number for r in choose(run_dir, ACCURACY).ranking()]
     candidates = [*ranked[:2], 0]
     write_json(run_dir.confirm_json, {"candidates": candidates, "top_k": 2, "seeds": 2})
     number = TRIALS
@@ -56,7 +57,7 @@ def confirmed(path: Path) -> None:
 
 
 def main() -> None:
-    from stratsearch.ensemble.methods import keep_top_models, pool_records
+    from stratsearch.ensemble.methods import keep_top_models
     from stratsearch.report.build import report_document, write
     from stratsearch.report.view import load_run
     from stratsearch.sweep.confirm import reserve_seconds
@@ -68,11 +69,11 @@ def main() -> None:
         print(f"synthetic run directory of {TRIALS} trials + 6 seed runs built in {time.perf_counter() - start:.0f} s")
         confirm = Confirm(top_k=2, seeds=2)
         calls = {
-            "ranked": lambda run_dir: run_dir.ranked(ACCURACY),
+            "the choice and its ranking": lambda run_dir: choose(run_dir, ACCURACY).ranking(),
             "reserve (every second)": lambda run_dir: reserve_seconds(run_dir, ACCURACY, confirm, 1),
-            "in_top (every trial's end)": lambda run_dir: run_dir.ranked(ACCURACY)[:5],
+            "in_top (every trial's end)": lambda run_dir: choose(run_dir, ACCURACY).ranking()[:5],
             "ensemble: pool and keep top": lambda run_dir: (
-                pool_records(run_dir, ACCURACY, 5),
+                choose(run_dir, ACCURACY).pool(5),
                 keep_top_models(run_dir, ACCURACY, 5),
             ),
         }
