@@ -95,7 +95,8 @@ def one_seed(seed: int) -> list[str]:
     choice = choose(run_dir, objective)
     moved = choice.strategy != first
     lines.append(f"  confirm --seeds 3: exit {code}, chosen trial {choice.strategy} (moved: {moved})")
-    lines.append(f"  verdict: {last_line(said, 'verdict:')[:160]}")
+    verdict = next((line for line in said.splitlines() if line.startswith("verdict:")), "")
+    lines.append(f"  {verdict[:160]}")
     ensemble = json.loads(run_dir.ensemble_json.read_text()) if run_dir.ensemble_json.is_file() else {}
     lines.append(f"  ensemble built for trial {ensemble.get('strategy')}, members {ensemble.get('members')}")
     test = str(DATA / "test.jsonl")
