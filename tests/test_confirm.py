@@ -374,11 +374,13 @@ def test_run_confirms_the_top_candidates_and_reports_the_verdict(make_config, tm
     assert all(t.state == optuna.trial.TrialState.COMPLETE and not t.params for t in study.trials[4:])
     results = pd.read_csv(run_dir / "results.csv")
     assert results["confirms"].notna().sum() == len(runs)
-    # the ensemble draws on the winner's seed runs and says which is which
+    # the ensemble draws on the confirmation's fresh runs (the winner's every one) and says which is which
     ensemble = json.loads((run_dir / "ensemble" / "ensemble.json").read_text())
     winner = confirmed_winner(confirmation)
     assert winner is not None
-    assert {int(t) for t in ensemble["roles"]} >= {winner.source} | {run.trial for run in winner.runs.values()}
+    assert {int(t) for t in ensemble["roles"]} >= {run.trial for r, run in winner.runs.items() if r > 0}
+    assert set(ensemble["members"]) <= {run.trial for c in confirmation.candidates for r, run in c.runs.items() if r}
+    assert ensemble["chosen_on"].startswith("the confirmation's fresh seed runs")
     # the verdict's test reads every fresh run's stored validation predictions against the targets
     base = confirmation.by_source()[0]
     assert set(confirmation.fresh_examples(winner)) == {1, 2} and set(confirmation.fresh_examples(base)) == {1, 2}
@@ -388,6 +390,9 @@ def test_run_confirms_the_top_candidates_and_reports_the_verdict(make_config, tm
     html = (tmp_path / "reports" / "tiny-sweep.html").read_text()
     assert html.index("Verdict") < html.index("Summary") < html.index("Confirmation over seeds")
     assert "winner" in html
+    # the summary leads with the confirmed choice's fresh-seed figures, not a search run's
+    md = (tmp_path / "reports" / "tiny-sweep.md").read_text()
+    assert f"| chosen | trial {winner.source}, confirmed: validation" in md and "| best trial |" not in md
     # an ensemble that could not be built is a failure, never exit 0
     shutil.rmtree(run_dir / "ensemble")
     assert summarize_run(load_space(path), RunDir(run_dir), tmp_path / "reports", None) == 1
