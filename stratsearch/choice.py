@@ -1,8 +1,8 @@
 """Which strategy a run chose, which of its runs is the model, and the order of the rest.
 
 The run directory stores; this module decides, once. The verdict, the report's summary,
-`compare`, the ensemble's pool, model retention, `predict --best`, `export`, warm start and a
-trial's decision to save its model all ask `choose` (as Optuna asks `Study.best_trial`), and a
+`compare`, the ensemble's pool, model retention, `predict --best`, `export` and warm start all
+ask `choose` (as Optuna asks `Study.best_trial`), and a
 test holds them to its answer on runs where the winner moves.
 
 With a confirmation over fresh seeds, the chosen strategy is its winner: among the candidates
@@ -22,15 +22,13 @@ runs always save theirs, and `keep` holds every confirmation candidate's runs, s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from statistics import fmean
+from typing import Any
 
 from stratsearch.confirm.plan import Candidate, Confirmation, load_confirmation
 from stratsearch.errors import StratsearchError
 from stratsearch.objective import Objective
 from stratsearch.rundir import RunDir, TrialRecord, TrialStatus, read_json
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 
 @dataclass(frozen=True)
@@ -56,16 +54,24 @@ class Choice:
         return next((r for r in self.runs() if has_model(r.folder)), None)
 
     def pool(self, top_k: int) -> list[TrialRecord]:
-        """The trials an ensemble draws on, best first: the first `top_k` of the ranking that kept a
+        """The trials an ensemble draws on, best first: the first `top_k` of `eligible` that kept a
         model, and every run of the chosen strategy that kept one (its seed runs make a seed
-        ensemble of it). After a confirmation, its fresh seed runs alone (`honest_pool`). A run
-        without a model is left out rather than failing the ensemble."""
+        ensemble of it). A run without a model is left out rather than failing the ensemble."""
         from stratsearch.train.artifacts import has_model
 
-        saved = [r for r in self.ranking() if has_model(r.folder)]
-        if self.honest_pool:
-            saved = [r for r in saved if r.source() != r.number]
+        saved = [r for r in self.eligible() if has_model(r.folder)]
         return [r for i, r in enumerate(saved) if i < top_k or r.source() == self.strategy]
+
+    def left_out(self, top_k: int) -> list[int]:
+        """The first `top_k` of `eligible` that kept no model: said beside the ensemble."""
+        from stratsearch.train.artifacts import has_model
+
+        return [r.number for r in self.eligible()[:top_k] if not has_model(r.folder)]
+
+    def eligible(self) -> list[TrialRecord]:
+        """What an ensemble may draw on: the ranking, or after a confirmation its fresh seed runs
+        alone (`honest_pool`)."""
+        return [r for r in self.ranking() if not self.honest_pool or r.source() != r.number]
 
     @property
     def honest_pool(self) -> bool:
@@ -108,17 +114,12 @@ def survivors(confirmation: Confirmation) -> list[Candidate]:
         values = c.fresh_values()
         rounds = shared or values  # no round all share (one failed where another ran): each its own
         return (
-            confirmation.objective.sort_key(mean(values[r] for r in rounds)),
+            confirmation.objective.sort_key(fmean(values[r] for r in rounds)),
             c.source != confirmation.baseline,
             c.source,
         )
 
     return sorted(alive, key=key)
-
-
-def mean(values: Iterable[float]) -> float:
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def choose(run_dir: RunDir, objective: Objective) -> Choice:
@@ -148,20 +149,23 @@ def choose(run_dir: RunDir, objective: Objective) -> Choice:
 
 def current_ensemble(run_dir: RunDir, choice: Choice) -> dict[str, Any] | None:
     """The run's ensemble, if it was built for the strategy the run chooses now; None when there is
-    none or it is stale (a later confirmation moved the choice and its ensemble was not rebuilt).
-    An ensemble that does not record its strategy (an older run directory) is taken as current."""
+    none or it is stale (`built_for`)."""
     summary = read_json(run_dir.ensemble_json)
-    if not summary:
-        return None
-    return summary if summary.get("strategy", choice.strategy) == choice.strategy else None
+    return summary if summary and built_for(summary, choice) else None
 
 
-def stale_ensemble(run_dir: RunDir, choice: Choice) -> str:
+def built_for(summary: dict[str, Any], choice: Choice) -> bool:
+    """Whether an ensemble (its ensemble.json) was built for the strategy the run chooses now, not
+    before a later confirmation moved the choice. One that does not record its strategy (an older
+    run directory) is taken as current."""
+    return summary.get("strategy", choice.strategy) == choice.strategy
+
+
+def stale_ensemble(run_dir: RunDir, summary: dict[str, Any], choice: Choice) -> str:
     """What to say when the ensemble on disk was built for another choice."""
-    built = read_json(run_dir.ensemble_json).get("strategy")
     return (
-        f"{run_dir}: its ensemble was built for trial {built}'s strategy, but the run now chooses trial"
-        f" {choice.strategy}'s (a later confirmation moved the choice); rebuild it with"
+        f"{run_dir}: its ensemble was built for trial {summary.get('strategy')}'s strategy, but the run now"
+        f" chooses trial {choice.strategy}'s (a later confirmation moved the choice); rebuild it with"
         f" `stratsearch ensemble {run_dir}`, or use --best"
     )
 

@@ -328,7 +328,6 @@ def write_ensemble(
 
 def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: int, method: str) -> dict[str, Any]:
     """Ensemble a run's top-k finished trials (`stratsearch ensemble`, and the end of `run`)."""
-    from stratsearch.train.artifacts import has_model
     from stratsearch.train.trainer import pick_device, predict
 
     choice = choose(run_dir, objective)
@@ -336,7 +335,6 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
     if not records:
         kept = "" if choice.strategy is None else " that kept its model"
         raise StratsearchError(f"{run_dir}: no finished trial{kept} to ensemble")
-    left_out = [r.number for r in choice.ranking()[:top_k] if not has_model(r.folder)]
     targets = {"validation": data.validation.targets, "test": data.test.targets if data.test else None}
     device = pick_device()
     batch_size = 2 * records[0].config()["config"]["batch_size"]
@@ -355,4 +353,5 @@ def ensemble_run(run_dir: RunDir, data: Dataset, objective: Objective, top_k: in
     members = load_members(records, evaluate, data.test is not None)
     pool = Pool(members, score, objective, evaluate, data.task.multi_label, decide)
     chosen_on = FRESH_RUNS if choice.honest_pool else SEARCH_RUNS
+    left_out = choice.left_out(top_k)
     return write_ensemble(run_dir, pool, method, top_k, roles(records), choice.strategy, left_out, chosen_on)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stratsearch.choice import choose, chosen_model, current_ensemble, stale_ensemble
+from stratsearch.choice import built_for, choose, chosen_model, stale_ensemble
 from stratsearch.ensemble.combine import Prediction, vote, weighted_mean
 from stratsearch.ensemble.methods import BEST_SINGLE
 from stratsearch.errors import DataError, StratsearchError
@@ -43,8 +43,8 @@ def recipe_for(run_dir: RunDir, info: RunInfo, best: bool) -> Recipe:
         decisions = json.loads((model.folder / "stratsearch.json").read_text()).get("decisions", {})
         return Recipe(f"best single model (trial {model.number})", "mean", [model.folder], [1.0], decisions)
     ensemble = run_dir.read_ensemble()
-    if current_ensemble(run_dir, choice) is None:
-        raise StratsearchError(stale_ensemble(run_dir, choice))
+    if not built_for(ensemble, choice):
+        raise StratsearchError(stale_ensemble(run_dir, ensemble, choice))
     decisions = ensemble.get("decisions", {})
     if ensemble["rule"] == "soup":
         return Recipe(f"soup of trials {list(ensemble['weights'])}", "mean", [run_dir.soup_dir], [1.0], decisions)

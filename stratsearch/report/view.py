@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from stratsearch.choice import Choice, choose, current_ensemble, stale_ensemble
+from stratsearch.choice import Choice, built_for, choose, stale_ensemble
 from stratsearch.confirm.plan import Confirmation
 from stratsearch.objective import Objective
-from stratsearch.rundir import RunDir, RunInfo
+from stratsearch.rundir import RunDir, RunInfo, read_json
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,8 @@ def load_run(path: Path) -> RunView:
     runs = {t.number for t in trials if t.confirms is not None}
     choice = choose(run_dir, info.objective)
     order = [r.number for r in choice.ranking(include_pruned=True) if r.number not in runs]
-    ensemble = current_ensemble(run_dir, choice)
-    notes = [stale_ensemble(run_dir, choice)] if ensemble is None and run_dir.has_ensemble() else []
+    summary = read_json(run_dir.ensemble_json)
+    ensemble = summary if summary and built_for(summary, choice) else None
+    notes = [stale_ensemble(run_dir, summary, choice)] if summary and ensemble is None else []
     elapsed = run_dir.elapsed() or None
     return RunView(run_dir.path, info, trials, order, dims, ensemble, elapsed, notes, choice.confirmation, choice)

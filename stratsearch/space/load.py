@@ -359,9 +359,9 @@ def load_space(path: str | Path, checks: Sequence[Check] = ()) -> SpaceSpec:
         check(Draft(sections, space, objectives, base), problems)
     check_drift_objectives(objectives, sections["search"], data, problems)
     search = sections["search"]
+    longest = sections["budget"].max_epochs if sections["budget"] is not None else None
     for i, baseline in enumerate(search.baseline if search else []):
         baselines.append(parsed := parse_fixed(baseline, f"search.baseline[{i}]", task, model_dir, problems))
-        longest = sections["budget"].max_epochs if sections["budget"] is not None else None
         if parsed is not None and longest is not None and parsed.scalars.epochs > longest:
             # ASHA would cut it at max_epochs and record the one reference as pruned
             problems.add(

@@ -112,6 +112,7 @@ class Reserve(Stopper):
         test_cap: float | None = None,
     ):
         test = confirm.model_copy(update={"top_k": 1, "seeds": min(confirm.seeds, MIN_PAIRS)})
+        self.run_dir = run_dir
         self.plans = [(run_dir, objective, confirm, at_once), (run_dir, objective, test, at_once)]
         self.deadline, self.caps = deadline, (cap, cap if test_cap is None else test_cap)
         self.began = time.time()
@@ -127,7 +128,7 @@ class Reserve(Stopper):
         if now - self.checked >= self.RECHECK_S:
             self.checked = now
             if self.start_s is None:
-                self.start_s = start_seconds(self.plans[0][0], self.began)
+                self.start_s = start_seconds(self.run_dir, self.began)
             asked, test = (reserve_seconds(*plan, start_s=self.start_s or 0.0) for plan in self.plans)
             if asked is not None and test is not None:
                 need = max(min(asked, self.caps[0]), min(test, self.caps[1]))
@@ -184,10 +185,10 @@ def fit_to_time(
     def fits(plan: Confirmation) -> int:
         return rounds_that_fit(plan, at_once, left, start_s)
 
-    asked, need = confirmation.seeds, min(confirmation.seeds, MIN_PAIRS)
-    if fits(confirmation) >= asked:
+    asked, need, all_fit = confirmation.seeds, min(confirmation.seeds, MIN_PAIRS), fits(confirmation)
+    if all_fit >= asked:
         return confirmation
-    plan = confirmation if fits(confirmation) >= need else for_a_test(confirmation, fits)
+    plan = confirmation if all_fit >= need else for_a_test(confirmation, fits)
     seeds = min(asked, fits(plan))
     per_round = rounds_seconds(plan, at_once)[0][1] / 60
     where = f"about {per_round:.1f} min a round, {left / 60:.1f} min left"

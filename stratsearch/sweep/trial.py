@@ -156,13 +156,13 @@ class TrialRunner:
         self.record.finish("failed", reason=f"out of memory: {reason}" if oom else reason)
 
     def in_top(self, value: float) -> bool:
-        """Whether a trial ending with `value` ranks among the top k of the trials finished so far."""
-        from stratsearch.choice import choose
-
+        """Whether fewer than k finished trials have a better value than `value`. That is enough to
+        save every model `choice.Choice.keep` may want (a trial's place in the choice's ranking is at
+        least the count of better values before it; the candidates' seed runs always save theirs),
+        and needs no confirmation replayed at every trial's end; `keep` deletes the rest."""
         ctx = self.context
-        choice = choose(ctx.run_dir, ctx.objective)
-        ahead = sum(ctx.objective.better(choice.statuses[r.number].best_value, value) for r in choice.ranking())
-        return ahead < ctx.keep_top
+        finished = [s for _, s in ctx.run_dir.statuses() if s.scored and s.status == "finished"]
+        return sum(ctx.objective.better(s.best_value, value) for s in finished) < ctx.keep_top
 
     def finish(self, result: TrainResult, config: dict) -> None:
         from stratsearch.predictions import save_predictions
